@@ -1,0 +1,219 @@
+//! `/images/...`: list, inspect, history, tag, remove, prune, import
+//! (`/images/create?fromSrc=-`), load and save.
+
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use berth_engine::images::import::ImportOptions;
+use berth_engine::images::{DeleteItem, ImageFilters};
+use berth_engine::EngineError;
+use serde_json::json;
+
+use super::system::join_err;
+use super::State as S;
+use crate::error::{ApiError, ApiResult};
+use crate::query::Query;
+use crate::stream::{body_reader, json_lines, ChannelWriter};
+use crate::version::ApiVersion;
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> ApiResult<T> {
+    Ok(tokio::task::spawn_blocking(f).await.map_err(join_err)??)
+}
+
+pub async fn list(
+    State(e): State<S>,
+    Extension(v): Extension<ApiVersion>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let all = q.bool("all")?;
+    let (filters, _) = ImageFilters::parse(
+        q.get("filters"),
+        &[
+            "dangling",
+            "reference",
+            "label",
+            "label!",
+            "before",
+            "since",
+            "until",
+        ],
+    )?;
+    let list = blocking(move || e.list_images(&filters, all, v.pair())).await?;
+    Ok(Json(list))
+}
+
+pub async fn get_dispatch(
+    State(e): State<S>,
+    Path(rest): Path<String>,
+    RawQuery(_q): RawQuery,
+) -> ApiResult<Response> {
+    let Some((name, op)) = rest.rsplit_once('/') else {
+        return Ok(page_not_found());
+    };
+    let name = name.to_string();
+    match op {
+        "json" => Ok(Json(blocking(move || e.inspect_image(&name)).await?).into_response()),
+        "history" => Ok(Json(blocking(move || e.image_history(&name)).await?).into_response()),
+        "get" => save(e, vec![name]).await,
+        _ => Ok(page_not_found()),
+    }
+}
+
+pub async fn post_dispatch(
+    State(e): State<S>,
+    Path(rest): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let Some((name, op)) = rest.rsplit_once('/') else {
+        return Ok(page_not_found());
+    };
+    let name = name.to_string();
+    match op {
+        "tag" => {
+            let repo = q.get("repo").unwrap_or("").to_string();
+            let tag = q.get("tag").unwrap_or("").to_string();
+            blocking(move || e.tag_image(&name, &repo, &tag)).await?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        "push" => Err(ApiError(EngineError::not_implemented(
+            "pushing images is not available in this berth daemon yet",
+        ))),
+        _ => Ok(page_not_found()),
+    }
+}
+
+fn page_not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({"message": "page not found"})),
+    )
+        .into_response()
+}
+
+fn delete_items(items: Vec<DeleteItem>) -> Vec<serde_json::Value> {
+    items
+        .into_iter()
+        .map(|i| match i {
+            DeleteItem::Untagged(t) => json!({"Untagged": t}),
+            DeleteItem::Deleted(d) => json!({"Deleted": d}),
+        })
+        .collect()
+}
+
+pub async fn remove(
+    State(e): State<S>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let force = q.bool("force")?;
+    let noprune = q.bool("noprune")?;
+    let items = blocking(move || e.remove_image(&name, force, !noprune)).await?;
+    Ok(Json(delete_items(items)))
+}
+
+pub async fn prune(State(e): State<S>, RawQuery(q): RawQuery) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let (filters, _) =
+        ImageFilters::parse(q.get("filters"), &["dangling", "label", "label!", "until"])?;
+    let (items, reclaimed) = blocking(move || e.prune_images(&filters)).await?;
+    Ok(Json(
+        json!({"ImagesDeleted": delete_items(items), "SpaceReclaimed": reclaimed}),
+    ))
+}
+
+/// `POST /images/create`: import with `fromSrc`; `fromImage` (pull) needs a
+/// registry client.
+pub async fn create(State(e): State<S>, RawQuery(q): RawQuery, body: Body) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    if let Some(src) = q.get("fromSrc") {
+        if src != "-" {
+            return Err(ApiError(EngineError::invalid(format!(
+                "importing from a URL ({src}) is not supported: download the archive and import it from a file or standard input"
+            ))));
+        }
+        let opts = ImportOptions {
+            repo: q.get("repo").map(String::from),
+            tag: q.get("tag").map(String::from),
+            changes: q.all("changes"),
+            message: q.get("message").map(String::from),
+            platform: q.get("platform").map(String::from),
+        };
+        let id = blocking(move || {
+            let mut reader = body_reader(body);
+            let r = e.import_image(&mut reader, &opts);
+            if r.is_err() {
+                // Read what the client is still sending, so it sees our answer.
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+            }
+            r
+        })
+        .await?;
+        return Ok(Json(json!({"status": id})).into_response());
+    }
+    if let Some(image) = q.get("fromImage") {
+        return Err(ApiError(EngineError::not_found(format!(
+            "pull access denied for {image}: berth has no registry access configured; load or import the image instead"
+        ))));
+    }
+    Err(ApiError(EngineError::invalid(
+        "either fromSrc or fromImage must be given",
+    )))
+}
+
+/// `POST /images/load`: streams progress, then "Loaded image: …" lines.
+pub async fn load(State(e): State<S>, RawQuery(q): RawQuery, body: Body) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let quiet = q.bool("quiet")?;
+    let (tx, out) = json_lines();
+    tokio::task::spawn_blocking(move || {
+        let mut reader = body_reader(body);
+        let ptx = tx.clone();
+        let mut progress = move |p: berth_engine::images::archive::LoadProgress| {
+            if !quiet {
+                let _ = ptx.send(json!({
+                    "status": "Loading layer",
+                    "progressDetail": {"current": p.bytes, "total": p.bytes},
+                    "id": p.id,
+                }));
+            }
+        };
+        match e.load_images(&mut reader, &mut progress) {
+            Ok(lines) => {
+                for l in lines {
+                    let _ = tx.send(json!({"stream": format!("{l}\n")}));
+                }
+            }
+            Err(err) => {
+                let _ = std::io::copy(&mut reader, &mut std::io::sink());
+                let _ =
+                    tx.send(json!({"errorDetail": {"message": err.message}, "error": err.message}));
+            }
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response())
+}
+
+pub async fn save_many(State(e): State<S>, RawQuery(q): RawQuery) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    save(e, q.all("names")).await
+}
+
+async fn save(e: S, names: Vec<String>) -> ApiResult<Response> {
+    let e2 = e.clone();
+    let plan = blocking(move || e2.plan_save(&names)).await?;
+    let (mut w, body) = ChannelWriter::new();
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = e.write_save(&plan, &mut w) {
+            tracing::warn!("image save failed: {err}");
+            w.abort(err.message);
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}

@@ -1,0 +1,48 @@
+//! The route table: every Engine API path berth serves, and the fallbacks
+//! (`page not found`) Docker answers with.
+
+mod events;
+mod images;
+mod system;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use berth_engine::Engine;
+
+/// Shared state of the handlers.
+pub type State = Arc<Engine>;
+
+/// Builds the router (without the version layer).
+pub fn router(engine: State) -> Router {
+    Router::new()
+        .route("/_ping", get(system::ping).head(system::ping))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/system/df", get(system::df))
+        .route("/events", get(events::events))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/load", post(images::load))
+        .route("/images/get", get(images::save_many))
+        .route("/images/prune", post(images::prune))
+        .route(
+            "/images/{*rest}",
+            get(images::get_dispatch)
+                .post(images::post_dispatch)
+                .delete(images::remove),
+        )
+        .route("/containers/json", get(system::containers))
+        .fallback(not_found)
+        .with_state(engine)
+}
+
+async fn not_found() -> impl IntoResponse {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"message": "page not found"})),
+    )
+}

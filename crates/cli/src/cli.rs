@@ -1,0 +1,311 @@
+//! The command tree: docker's commands, short forms and flags, as clap
+//! definitions. Global flags (`-H`, `-D`) come before the command, as in
+//! docker, so `history -H` can still mean `--human`.
+
+use clap::{Args, Parser, Subcommand};
+
+/// A self-sufficient container engine, compatible with Docker.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path or tcp://host:port).
+    #[arg(short = 'H', long = "host", global = false)]
+    pub host: Option<String>,
+    /// Enable debug output.
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// Set the logging level (debug, info, warn, error, fatal).
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the berth daemon.
+    Daemon(DaemonArgs),
+    /// Show the berth version information.
+    Version(FormatOnly),
+    /// Display system-wide information.
+    Info(FormatOnly),
+    /// Manage berth (info, df, events, prune).
+    #[command(subcommand)]
+    System(SystemCmd),
+    /// Get real time events from the server.
+    Events(EventsArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+    /// List images.
+    Images(ImageLs),
+    /// Remove one or more images.
+    Rmi(ImageRm),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(ImageTag),
+    /// Load an image from a tar archive or STDIN.
+    Load(ImageLoad),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(ImageSave),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(ImageImport),
+    /// Show the history of an image.
+    History(ImageHistory),
+    /// Return low-level information on berth objects.
+    Inspect(Inspect),
+}
+
+/// `--format` alone.
+#[derive(Args, Debug)]
+pub struct FormatOnly {
+    /// Format output using a custom template ('json' or a Go template).
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+}
+
+/// `berth system …`.
+#[derive(Subcommand, Debug)]
+pub enum SystemCmd {
+    /// Display system-wide information.
+    Info(FormatOnly),
+    /// Show berth disk usage.
+    Df(DfArgs),
+    /// Get real time events from the server.
+    Events(EventsArgs),
+}
+
+/// `system df`.
+#[derive(Args, Debug)]
+pub struct DfArgs {
+    /// Show detailed information on space usage.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+}
+
+/// `events`.
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Filter output based on conditions provided (key=value).
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Show all events created since timestamp.
+    #[arg(long = "since")]
+    pub since: Option<String>,
+    /// Stream events until this timestamp.
+    #[arg(long = "until")]
+    pub until: Option<String>,
+}
+
+/// `berth image …`.
+#[derive(Subcommand, Debug)]
+pub enum ImageCmd {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(ImageLs),
+    /// Remove one or more images.
+    #[command(alias = "rmi", alias = "remove")]
+    Rm(ImageRm),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(ImageTag),
+    /// Load an image from a tar archive or STDIN.
+    Load(ImageLoad),
+    /// Save one or more images to a tar archive.
+    Save(ImageSave),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(ImageImport),
+    /// Show the history of an image.
+    History(ImageHistory),
+    /// Display detailed information on one or more images.
+    Inspect(ImageInspect),
+    /// Remove unused images.
+    Prune(ImagePrune),
+}
+
+/// `image ls`.
+#[derive(Args, Debug)]
+pub struct ImageLs {
+    /// Show all images (default hides intermediate images).
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Show digests.
+    #[arg(long = "digests")]
+    pub digests: bool,
+    /// Filter output based on conditions provided.
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// [REPOSITORY[:TAG]]
+    pub repository: Option<String>,
+}
+
+/// `image rm`.
+#[derive(Args, Debug)]
+pub struct ImageRm {
+    /// Force removal of the image.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Do not delete untagged parents.
+    #[arg(long = "no-prune")]
+    pub no_prune: bool,
+    /// Images to remove.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `image tag`.
+#[derive(Args, Debug)]
+pub struct ImageTag {
+    /// SOURCE_IMAGE[:TAG]
+    pub source: String,
+    /// TARGET_IMAGE[:TAG]
+    pub target: String,
+}
+
+/// `image load`.
+#[derive(Args, Debug)]
+pub struct ImageLoad {
+    /// Read from tar archive file, instead of STDIN.
+    #[arg(short = 'i', long = "input")]
+    pub input: Option<String>,
+    /// Suppress the load output.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// `image save`.
+#[derive(Args, Debug)]
+pub struct ImageSave {
+    /// Write to a file, instead of STDOUT.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// Images to save.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `image import`.
+#[derive(Args, Debug)]
+pub struct ImageImport {
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Set commit message for imported image.
+    #[arg(short = 'm', long = "message")]
+    pub message: Option<String>,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    /// file|- (a tarball, or - for STDIN).
+    pub file: String,
+    /// [REPOSITORY[:TAG]]
+    pub repository: Option<String>,
+}
+
+/// `image history`.
+#[derive(Args, Debug)]
+pub struct ImageHistory {
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Print sizes and dates in human readable format.
+    #[arg(short = 'H', long = "human", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub human: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only show image IDs.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// The image.
+    pub image: String,
+}
+
+/// `image inspect`.
+#[derive(Args, Debug)]
+pub struct ImageInspect {
+    /// Format output using a custom template.
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Images to inspect.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `inspect` (any object).
+#[derive(Args, Debug)]
+pub struct Inspect {
+    /// Format output using a custom template.
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Only inspect objects of the given type (image).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// Display total file sizes if the type is container.
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+    /// Objects to inspect.
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// `image prune`.
+#[derive(Args, Debug)]
+pub struct ImagePrune {
+    /// Remove all unused images, not just dangling ones.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Do not prompt for confirmation.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>").
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+/// `berth daemon` flags (docker's dockerd flags).
+#[derive(Args, Debug, Clone)]
+pub struct DaemonArgs {
+    /// Daemon socket(s) to connect to.
+    #[arg(short = 'H', long = "host")]
+    pub host: Vec<String>,
+    /// Root directory of persistent berth state.
+    #[arg(long = "data-root", alias = "graph", short = 'g')]
+    pub data_root: Option<String>,
+    /// Root directory for execution state files.
+    #[arg(long = "exec-root")]
+    pub exec_root: Option<String>,
+    /// Enable debug mode.
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// Set the logging level ("debug"|"info"|"warn"|"error"|"fatal").
+    #[arg(short = 'l', long = "log-level")]
+    pub log_level: Option<String>,
+    /// Set key=value labels to the daemon.
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Storage driver to use.
+    #[arg(short = 's', long = "storage-driver")]
+    pub storage_driver: Option<String>,
+    /// Path to use for daemon PID file.
+    #[arg(short = 'p', long = "pidfile")]
+    pub pidfile: Option<String>,
+    /// Daemon configuration file.
+    #[arg(long = "config-file")]
+    pub config_file: Option<String>,
+}

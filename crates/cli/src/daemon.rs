@@ -1,0 +1,449 @@
+//! `berth daemon`: merges flags with daemon.json (a key given both ways is
+//! an error, as in dockerd), takes the data-root lock, writes the pidfile,
+//! opens the engine and serves the API until SIGTERM or SIGINT.
+
+use std::fs;
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use berth_api::server::{parse_host, Listen};
+use berth_engine::{Engine, EngineConfig};
+use serde_json::Value;
+
+use crate::cli::DaemonArgs;
+
+/// Default daemon.json location.
+const DEFAULT_CONFIG: &str = "/etc/berth/daemon.json";
+const DEFAULT_DATA_ROOT: &str = "/var/lib/berth";
+const DEFAULT_EXEC_ROOT: &str = "/run/berth";
+const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+/// The merged configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub hosts: Vec<String>,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub debug: bool,
+    pub log_level: String,
+    pub labels: Vec<String>,
+    pub storage_driver: String,
+    pub pidfile: PathBuf,
+}
+
+const KNOWN_KEYS: &[&str] = &[
+    "hosts",
+    "data-root",
+    "graph",
+    "exec-root",
+    "debug",
+    "log-level",
+    "labels",
+    "storage-driver",
+    "pidfile",
+];
+
+/// Merges flags and the config file's JSON.
+pub fn merge(args: &DaemonArgs, file: Option<(&str, &Value)>) -> Result<Settings, String> {
+    let empty = serde_json::Map::new();
+    let (fname, obj) =
+        match file {
+            Some((n, Value::Object(o))) => (n, o),
+            Some((n, _)) => return Err(format!(
+                "unable to configure the berth daemon with file {n}: it must hold a JSON object"
+            )),
+            None => ("", &empty),
+        };
+    let unknown: Vec<&String> = obj
+        .keys()
+        .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        let list: Vec<String> = unknown.iter().map(|k| k.to_string()).collect();
+        return Err(format!(
+            "unable to configure the berth daemon with file {fname}: the following directives don't match any configuration option: {}",
+            list.join(", ")
+        ));
+    }
+    let mut conflicts = Vec::new();
+    let mut check = |key: &str, flag_given: bool, flag_val: String| {
+        if flag_given {
+            if let Some(v) = obj.get(key) {
+                conflicts.push(format!(
+                    "{key}: (from flag: {flag_val}, from file: {})",
+                    plain(v)
+                ));
+            }
+        }
+    };
+    check("hosts", !args.host.is_empty(), format!("{:?}", args.host));
+    check(
+        "data-root",
+        args.data_root.is_some(),
+        args.data_root.clone().unwrap_or_default(),
+    );
+    check(
+        "graph",
+        args.data_root.is_some(),
+        args.data_root.clone().unwrap_or_default(),
+    );
+    check(
+        "exec-root",
+        args.exec_root.is_some(),
+        args.exec_root.clone().unwrap_or_default(),
+    );
+    check("debug", args.debug, "true".into());
+    check(
+        "log-level",
+        args.log_level.is_some(),
+        args.log_level.clone().unwrap_or_default(),
+    );
+    check(
+        "labels",
+        !args.label.is_empty(),
+        format!("{:?}", args.label),
+    );
+    check(
+        "storage-driver",
+        args.storage_driver.is_some(),
+        args.storage_driver.clone().unwrap_or_default(),
+    );
+    check(
+        "pidfile",
+        args.pidfile.is_some(),
+        args.pidfile.clone().unwrap_or_default(),
+    );
+    if !conflicts.is_empty() {
+        return Err(format!(
+            "unable to configure the berth daemon with file {fname}: the following directives are specified both as a flag and in the configuration file: {}",
+            conflicts.join(", ")
+        ));
+    }
+    let s = |k: &str| -> Result<Option<String>, String> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(format!(
+                "invalid value for {k} in {fname}: {other} (expected a string)"
+            )),
+        }
+    };
+    let list = |k: &str| -> Result<Vec<String>, String> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(String::from)
+                        .ok_or_else(|| format!("invalid value in {k} of {fname}: {v}"))
+                })
+                .collect(),
+            Some(other) => Err(format!(
+                "invalid value for {k} in {fname}: {other} (expected a list of strings)"
+            )),
+        }
+    };
+    let file_debug = match obj.get("debug") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(format!(
+                "invalid value for debug in {fname}: {other} (expected true or false)"
+            ))
+        }
+    };
+    let hosts = if !args.host.is_empty() {
+        args.host.clone()
+    } else {
+        list("hosts")?
+    };
+    let data_root = args
+        .data_root
+        .clone()
+        .or(s("data-root")?)
+        .or(s("graph")?)
+        .unwrap_or_else(|| DEFAULT_DATA_ROOT.into());
+    let exec_root = args
+        .exec_root
+        .clone()
+        .or(s("exec-root")?)
+        .unwrap_or_else(|| DEFAULT_EXEC_ROOT.into());
+    let debug = args.debug || file_debug;
+    let log_level = args
+        .log_level
+        .clone()
+        .or(s("log-level")?)
+        .unwrap_or_else(|| "info".into());
+    if !["debug", "info", "warn", "error", "fatal", "trace"].contains(&log_level.as_str()) {
+        return Err(format!("unable to parse logging level: {log_level}"));
+    }
+    let labels = if !args.label.is_empty() {
+        args.label.clone()
+    } else {
+        list("labels")?
+    };
+    for l in &labels {
+        if !l.contains('=') || l.starts_with('=') {
+            return Err(format!("bad attribute format: {l} (labels are key=value)"));
+        }
+    }
+    let storage_driver = args
+        .storage_driver
+        .clone()
+        .or(s("storage-driver")?)
+        .unwrap_or_else(|| "overlay2".into());
+    if storage_driver != "overlay2" {
+        return Err(format!(
+            "error initializing graphdriver: driver not supported: {storage_driver} (berth supports only overlay2)"
+        ));
+    }
+    let pidfile = args
+        .pidfile
+        .clone()
+        .or(s("pidfile")?)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(&exec_root).join("berth.pid"));
+    Ok(Settings {
+        hosts: if hosts.is_empty() {
+            vec![DEFAULT_HOST.into()]
+        } else {
+            hosts
+        },
+        data_root: PathBuf::from(data_root),
+        exec_root: PathBuf::from(exec_root),
+        debug,
+        log_level,
+        labels,
+        storage_driver,
+        pidfile,
+    })
+}
+
+fn plain(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn load_config(args: &DaemonArgs) -> Result<Option<(String, Value)>, String> {
+    let (path, explicit) = match &args.config_file {
+        Some(p) => (p.clone(), true),
+        None => (DEFAULT_CONFIG.to_string(), false),
+    };
+    match fs::read_to_string(&path) {
+        Ok(text) => {
+            let v: Value = serde_json::from_str(&text).map_err(|e| {
+                format!("unable to configure the berth daemon with file {path}: {e}")
+            })?;
+            Ok(Some((path, v)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Ok(None),
+        Err(e) => Err(format!(
+            "unable to configure the berth daemon with file {path}: {e}"
+        )),
+    }
+}
+
+/// Holds the data-root lock for the daemon's lifetime.
+struct DataRootLock {
+    _file: fs::File,
+}
+
+fn lock_data_root(root: &Path) -> Result<DataRootLock, String> {
+    fs::create_dir_all(root)
+        .map_err(|e| format!("failed to create the data root {}: {e}", root.display()))?;
+    let path = root.join("berth.lock");
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| format!("failed to open {}: {e}", path.display()))?;
+    if rustix::fs::flock(
+        f.as_fd(),
+        rustix::fs::FlockOperation::NonBlockingLockExclusive,
+    )
+    .is_err()
+    {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        let holder = holder.trim();
+        return Err(format!(
+            "failed to start daemon: the data root {} is in use by another berth daemon{}: stop it first, or give this daemon its own --data-root",
+            root.display(),
+            if holder.is_empty() { String::new() } else { format!(" (pid {holder})") }
+        ));
+    }
+    let _ = f.set_len(0);
+    let _ = write!(f, "{}", std::process::id());
+    let _ = f.flush();
+    Ok(DataRootLock { _file: f })
+}
+
+fn write_pidfile(path: &Path) -> Result<(), String> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(|e| format!("failed to create {}: {e}", dir.display()))?;
+    }
+    let tmp = path.with_extension("pid.tmp");
+    fs::write(&tmp, format!("{}", std::process::id()))
+        .and_then(|_| fs::rename(&tmp, path))
+        .map_err(|e| format!("failed to write the pidfile {}: {e}", path.display()))
+}
+
+/// Runs the daemon; returns when it has shut down.
+pub fn run(args: DaemonArgs, _argv: &[String]) -> ExitCode {
+    match run_inner(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_inner(args: DaemonArgs) -> Result<(), String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err("the berth daemon needs to run as root".into());
+    }
+    let file = load_config(&args)?;
+    let settings = merge(&args, file.as_ref().map(|(n, v)| (n.as_str(), v)))?;
+    let level = if settings.debug {
+        "debug".to_string()
+    } else {
+        settings.log_level.replace("fatal", "error")
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "warn,berth={level},berth_api={level},berth_engine={level}"
+        )))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let listens: Vec<Listen> = settings
+        .hosts
+        .iter()
+        .map(|h| parse_host(h).map_err(|e| e.message))
+        .collect::<Result<_, _>>()?;
+    fs::create_dir_all(&settings.exec_root).map_err(|e| {
+        format!(
+            "failed to create the exec root {}: {e}",
+            settings.exec_root.display()
+        )
+    })?;
+    let _lock = lock_data_root(&settings.data_root)?;
+    write_pidfile(&settings.pidfile)?;
+    let result = serve(&settings, listens);
+    let _ = fs::remove_file(&settings.pidfile);
+    result
+}
+
+fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let engine = Engine::open(EngineConfig {
+        data_root: settings.data_root.clone(),
+        exec_root: settings.exec_root.clone(),
+        labels: settings.labels.clone(),
+        debug: settings.debug,
+        storage_driver: settings.storage_driver.clone(),
+    })
+    .map_err(|e| format!("failed to start daemon: {e}"))?;
+    rt.block_on(async move {
+        let shutdown = async {
+            use tokio::signal::unix::{signal, SignalKind};
+            match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(mut t), Ok(mut i)) => {
+                    tokio::select! {
+                        _ = t.recv() => tracing::info!("received SIGTERM"),
+                        _ = i.recv() => tracing::info!("received SIGINT"),
+                    }
+                }
+                _ => std::future::pending::<()>().await,
+            }
+        };
+        tracing::info!(
+            "berth daemon {} started (data root {})",
+            berth_engine::system::VERSION,
+            engine.config.data_root.display()
+        );
+        berth_api::serve(engine, &listens, shutdown)
+            .await
+            .map_err(|e| e.message)
+    })?;
+    tracing::info!("berth daemon stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn args() -> DaemonArgs {
+        DaemonArgs {
+            host: vec![],
+            data_root: None,
+            exec_root: None,
+            debug: false,
+            log_level: None,
+            label: vec![],
+            storage_driver: None,
+            pidfile: None,
+            config_file: None,
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = merge(&args(), None).unwrap();
+        assert_eq!(s.hosts, vec![DEFAULT_HOST]);
+        assert_eq!(s.data_root, PathBuf::from("/var/lib/berth"));
+        assert_eq!(s.pidfile, PathBuf::from("/run/berth/berth.pid"));
+        assert_eq!(s.storage_driver, "overlay2");
+    }
+
+    #[test]
+    fn file_values_apply() {
+        let f = json!({"data-root": "/x", "labels": ["a=b"], "debug": true, "hosts": ["tcp://127.0.0.1:1"]});
+        let s = merge(&args(), Some(("d.json", &f))).unwrap();
+        assert_eq!(s.data_root, PathBuf::from("/x"));
+        assert_eq!(s.labels, vec!["a=b"]);
+        assert!(s.debug);
+        assert_eq!(s.hosts, vec!["tcp://127.0.0.1:1"]);
+    }
+
+    #[test]
+    fn flag_and_file_conflict() {
+        let mut a = args();
+        a.debug = true;
+        let f = json!({"debug": false});
+        let e = merge(&a, Some(("d.json", &f))).unwrap_err();
+        assert!(e.contains("specified both as a flag and in the configuration file: debug: (from flag: true, from file: false)"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_and_bad_driver() {
+        let f = json!({"nope": 1});
+        assert!(merge(&args(), Some(("d.json", &f)))
+            .unwrap_err()
+            .contains("don't match any configuration option: nope"));
+        let mut a = args();
+        a.storage_driver = Some("vfs".into());
+        assert!(merge(&a, None)
+            .unwrap_err()
+            .contains("driver not supported: vfs"));
+        let mut a = args();
+        a.label = vec!["novalue".into()];
+        assert!(merge(&a, None).is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! The berth engine: the daemon's state and every operation the API exposes,
+//! composed from the content store, the layer store and the metadata store.
+//! Nothing here knows about HTTP; the `api` crate maps these calls to routes.
+#![recursion_limit = "256"]
+
+pub mod error;
+pub mod events;
+pub mod images;
+pub mod layers;
+pub mod system;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use berth_content::BlobStore;
+use berth_store::Store;
+
+use error::io_context;
+pub use error::{EngineError, ErrorKind, Result};
+use images::{ImageRecord, IMAGES};
+use layers::{parse_digest, LayerRecord, LayerStore, LAYERS};
+
+/// How the daemon was configured (flags and daemon.json, merged).
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Root of persistent state (`--data-root`).
+    pub data_root: PathBuf,
+    /// Root of runtime state (`--exec-root`).
+    pub exec_root: PathBuf,
+    /// `--label` values, `key=value`.
+    pub labels: Vec<String>,
+    /// `--debug`.
+    pub debug: bool,
+    /// The storage driver (only `overlay2`).
+    pub storage_driver: String,
+}
+
+/// The engine: one per daemon.
+pub struct Engine {
+    /// Configuration.
+    pub config: EngineConfig,
+    /// Metadata.
+    pub store: Store,
+    /// Blobs.
+    pub blobs: BlobStore,
+    /// Unpacked layers.
+    pub layers: LayerStore,
+    /// Event bus.
+    pub events: events::EventBus,
+    /// Serialises changes to image records, references and layers.
+    image_lock: Mutex<()>,
+    /// Persistent daemon ID (shown by `info`).
+    pub id: String,
+}
+
+impl Engine {
+    /// Opens the engine on its data root: creates the layout, opens the
+    /// store, and sweeps away whatever an interrupted operation left.
+    pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
+        if config.storage_driver != "overlay2" {
+            return Err(EngineError::invalid(format!(
+                "unsupported storage driver: {} (berth supports only overlay2)",
+                config.storage_driver
+            )));
+        }
+        let root = &config.data_root;
+        std::fs::create_dir_all(root)
+            .map_err(io_context(format!("creating data root {}", root.display())))?;
+        let store = Store::open(&root.join("berth.db"))?;
+        let blobs = BlobStore::open(&root.join("blobs"))?;
+        let layers = LayerStore::open(&root.join("overlay2"), blobs.clone())?;
+        let id = daemon_id(root)?;
+        let engine = Engine {
+            config,
+            store,
+            blobs,
+            layers,
+            events: events::EventBus::new(),
+            image_lock: Mutex::new(()),
+            id,
+        };
+        engine.sweep()?;
+        Ok(Arc::new(engine))
+    }
+
+    /// Removes blobs and layer directories that no record names (left by an
+    /// interrupted import or load, or a crash during `rmi`).
+    fn sweep(&self) -> Result<()> {
+        let layers: Vec<(String, LayerRecord)> = self.store.list(LAYERS)?;
+        let images: Vec<(String, ImageRecord)> = self.store.list(IMAGES)?;
+        let known_layers: HashSet<String> = layers.iter().map(|(k, _)| k.clone()).collect();
+        let removed_dirs = self.layers.sweep(&known_layers)?;
+        let mut keep: HashSet<String> = layers.iter().map(|(_, r)| r.blob.clone()).collect();
+        for (_, r) in &images {
+            keep.insert(r.id.clone());
+            if let Some(m) = &r.manifest {
+                keep.insert(m.clone());
+            }
+        }
+        let mut removed_blobs = 0;
+        for d in self.blobs.list()? {
+            if !keep.contains(&d.to_string()) {
+                self.blobs.delete(&d)?;
+                removed_blobs += 1;
+            }
+        }
+        if removed_dirs + removed_blobs > 0 {
+            tracing::info!("cleaned up {removed_dirs} unused layer directories and {removed_blobs} unused blobs");
+        }
+        // Records whose files vanished are reported, never silently dropped.
+        for (_, r) in &images {
+            if !self.blobs.contains(&parse_digest(&r.id)?) {
+                tracing::warn!("image {} has lost its config blob", r.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes everything written under the data root to disk, so that the
+    /// metadata committed next never points at data a power cut could lose.
+    pub(crate) fn sync_data_root(&self) {
+        if let Ok(f) = std::fs::File::open(&self.config.data_root) {
+            let _ = rustix::fs::syncfs(&f);
+        }
+    }
+}
+
+fn daemon_id(root: &Path) -> Result<String> {
+    let p = root.join("engine-id");
+    if let Ok(s) = std::fs::read_to_string(&p) {
+        let s = s.trim().to_string();
+        if !s.is_empty() {
+            return Ok(s);
+        }
+    }
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| EngineError::internal(format!("random: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    let tmp = root.join("engine-id.tmp");
+    std::fs::write(&tmp, &id).map_err(io_context(format!("writing {}", tmp.display())))?;
+    std::fs::rename(&tmp, &p).map_err(io_context(format!("writing {}", p.display())))?;
+    Ok(id)
+}
