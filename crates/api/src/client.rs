@@ -253,7 +253,10 @@ pub fn body_stream(r: Response<Incoming>) -> impl Stream<Item = Result<Bytes, Cl
 /// The JSON messages of a streamed response (one object per line).
 pub fn json_stream(r: Response<Incoming>) -> impl Stream<Item = Result<Value, ClientError>> {
     let mut buf: Vec<u8> = Vec::new();
-    let bytes = body_stream(r);
+    // A final newline marks the end, so a message without one still counts.
+    let bytes = body_stream(r).chain(futures::stream::once(async {
+        Ok(Bytes::from_static(b"\n"))
+    }));
     bytes
         .map(move |chunk| {
             let mut out = Vec::new();

@@ -48,14 +48,15 @@ const KNOWN_KEYS: &[&str] = &[
 /// Merges flags and the config file's JSON.
 pub fn merge(args: &DaemonArgs, file: Option<(&str, &Value)>) -> Result<Settings, String> {
     let empty = serde_json::Map::new();
-    let (fname, obj) =
-        match file {
-            Some((n, Value::Object(o))) => (n, o),
-            Some((n, _)) => return Err(format!(
+    let (fname, obj) = match file {
+        Some((n, Value::Object(o))) => (n, o),
+        Some((n, _)) => {
+            return Err(format!(
                 "unable to configure the berth daemon with file {n}: it must hold a JSON object"
-            )),
-            None => ("", &empty),
-        };
+            ))
+        }
+        None => ("", &empty),
+    };
     let unknown: Vec<&String> = obj
         .keys()
         .filter(|k| !KNOWN_KEYS.contains(&k.as_str()))
@@ -321,6 +322,7 @@ fn run_inner(args: DaemonArgs) -> Result<(), String> {
             "warn,berth={level},berth_api={level},berth_engine={level}"
         )))
         .with_writer(std::io::stderr)
+        .with_ansi(crate::output::is_tty(std::io::stderr()))
         .try_init();
     let listens: Vec<Listen> = settings
         .hosts

@@ -66,7 +66,8 @@ pub struct StagedLayer {
 pub struct LayerStore {
     root: PathBuf,
     blobs: BlobStore,
-    /// Diff IDs that an operation in progress relies on: never collected.
+    /// Diff IDs and blob digests that an operation in progress relies on:
+    /// never collected.
     leases: Mutex<HashMap<String, usize>>,
 }
 
@@ -127,6 +128,11 @@ impl LayerStore {
                 }
             }
         }
+    }
+
+    /// Whether an operation in progress holds a lease on this key.
+    pub fn is_leased(&self, key: &str) -> bool {
+        self.leased(key)
     }
 
     fn leased(&self, diff_id: &str) -> bool {

@@ -117,6 +117,30 @@ impl Engine {
         Ok(())
     }
 
+    /// Deletes those of `blobs` (digest strings) that no record names and no
+    /// operation in progress holds (leases are taken on blob digests too): the leftovers of a failed import or load.
+    pub(crate) fn drop_unreferenced_blobs(&self, blobs: &[String]) {
+        let _g = self.image_lock.lock();
+        let Ok(layers) = self.store.list::<LayerRecord>(LAYERS) else {
+            return;
+        };
+        let Ok(images) = self.store.list::<ImageRecord>(IMAGES) else {
+            return;
+        };
+        for b in blobs {
+            let used = self.layers.is_leased(b)
+                || layers.iter().any(|(_, r)| &r.blob == b)
+                || images
+                    .iter()
+                    .any(|(_, r)| &r.id == b || r.manifest.as_ref() == Some(b));
+            if !used {
+                if let Ok(d) = parse_digest(b) {
+                    let _ = self.blobs.delete(&d);
+                }
+            }
+        }
+    }
+
     /// Flushes everything written under the data root to disk, so that the
     /// metadata committed next never points at data a power cut could lose.
     pub(crate) fn sync_data_root(&self) {

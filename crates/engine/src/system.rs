@@ -67,6 +67,7 @@ pub fn host_facts() -> HostFacts {
 }
 
 /// "2" when /sys/fs/cgroup is a unified (v2) hierarchy, else "1".
+#[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
 pub fn cgroup_version() -> String {
     match rustix::fs::statfs("/sys/fs/cgroup") {
         Ok(s) if s.f_type as i64 == 0x6367_7270 => "2".into(),
@@ -74,6 +75,7 @@ pub fn cgroup_version() -> String {
     }
 }
 
+#[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
 fn backing_fs(path: &std::path::Path) -> &'static str {
     match rustix::fs::statfs(path).map(|s| s.f_type as i64) {
         Ok(0xef53) => "extfs",

@@ -654,3 +654,12 @@ fn match_reference_captures() {
     assert_eq!(match_reference("a/b:c:d"), None);
     assert_eq!(match_reference("a/b@x@y"), None);
 }
+
+#[test]
+fn uppercase_single_component_is_refused() {
+    let e = crate::Reference::parse_normalized("Busybox").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "invalid reference format: repository name (library/Busybox) must be lowercase"
+    );
+}

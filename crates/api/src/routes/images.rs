@@ -155,7 +155,10 @@ pub async fn create(State(e): State<S>, RawQuery(q): RawQuery, body: Body) -> Ap
             r
         })
         .await?;
-        return Ok(Json(json!({"status": id})).into_response());
+        let (tx, out) = json_lines();
+        let _ = tx.send(json!({"status": id}));
+        drop(tx);
+        return Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response());
     }
     if let Some(image) = q.get("fromImage") {
         return Err(ApiError(EngineError::not_found(format!(

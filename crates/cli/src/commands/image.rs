@@ -177,6 +177,13 @@ fn split_tag(s: &str) -> (&str, &str) {
 }
 
 pub async fn tag(client: &Client, a: &ImageTag) -> Result<ExitCode, CmdError> {
+    if let Err(e) = berth_reference::Reference::parse_normalized(&a.target) {
+        return Err(format!(
+            "Error parsing reference: \"{}\" is not a valid repository/tag: {e}",
+            a.target
+        )
+        .into());
+    }
     let (repo, tag) = split_tag(&a.target);
     let path = format!(
         "/images/{}/tag?{}",

@@ -142,11 +142,10 @@ pub async fn df(client: &Client, a: &DfArgs) -> Result<ExitCode, CmdError> {
         .filter_map(|i| i["Size"].as_u64())
         .sum();
     let pct = |r: u64, t: u64| {
-        if t == 0 {
-            String::new()
-        } else {
-            format!(" ({}%)", r * 100 / t)
-        }
+        (r * 100)
+            .checked_div(t)
+            .map(|p| format!(" ({p}%)"))
+            .unwrap_or_default()
     };
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active.to_string(),

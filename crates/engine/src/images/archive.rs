@@ -93,6 +93,11 @@ impl Engine {
         for s in staged.values() {
             self.layers.discard(s);
             self.layers.release(&s.record.diff_id);
+            self.layers.release(&s.record.blob);
+        }
+        if result.is_err() {
+            let blobs: Vec<String> = staged.values().map(|s| s.record.blob.clone()).collect();
+            self.drop_unreferenced_blobs(&blobs);
         }
         result
     }
@@ -182,6 +187,7 @@ impl Engine {
                             invalid(format!("reading {path} from the archive: {e}"))
                         })?;
                         self.layers.lease(&rec.diff_id);
+                        self.layers.lease(&rec.blob);
                         staged.insert(
                             path,
                             StagedLayer {
@@ -201,6 +207,7 @@ impl Engine {
                 })
                 .map_err(|e| EngineError::new(e.kind, format!("{path}: {}", e.message)))?;
             self.layers.lease(&layer.record.diff_id);
+            self.layers.lease(&layer.record.blob);
             progress(LoadProgress {
                 id: layer
                     .record
@@ -211,7 +218,11 @@ impl Engine {
                     .collect(),
                 bytes: size,
             });
-            staged.insert(path, layer);
+            if let Some(old) = staged.insert(path, layer) {
+                self.layers.discard(&old);
+                self.layers.release(&old.record.diff_id);
+                self.layers.release(&old.record.blob);
+            }
         }
         let resolve = |p: &str| -> String {
             let mut p = clean_path(p);
@@ -397,7 +408,24 @@ impl Engine {
             ready.push(p);
         }
         let mut stored = Vec::new();
-        for p in &ready {
+        let result = self.commit_ready(&ready, staged, &mut stored);
+        if result.is_err() {
+            let ids: Vec<String> = stored
+                .iter()
+                .flat_map(|(i, m)| std::iter::once(i.clone()).chain(m.clone()))
+                .collect();
+            self.drop_unreferenced_blobs(&ids);
+        }
+        result
+    }
+
+    fn commit_ready(
+        &self,
+        ready: &[PlannedImage],
+        staged: &HashMap<String, StagedLayer>,
+        stored: &mut Vec<(String, Option<String>)>,
+    ) -> Result<Vec<String>> {
+        for p in ready {
             let id = self.blobs.put(&p.config, None)?.to_string();
             let manifest = match &p.manifest {
                 Some(m) => Some(self.blobs.put(m, None)?.to_string()),
@@ -415,7 +443,7 @@ impl Engine {
                     self.layers.adopt(tx, s)?;
                 }
             }
-            for (p, (id, manifest)) in ready.iter().zip(&stored) {
+            for (p, (id, manifest)) in ready.iter().zip(stored.iter()) {
                 let rec = match tx.get::<ImageRecord>(IMAGES, id)? {
                     Some(mut r) => {
                         if r.manifest.is_none() {

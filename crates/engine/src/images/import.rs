@@ -152,6 +152,7 @@ impl Engine {
             }
             Err(e) => {
                 self.layers.discard(&staged);
+                self.drop_unreferenced_blobs(std::slice::from_ref(&staged.record.blob));
                 Err(e)
             }
         }

@@ -49,6 +49,9 @@ pub struct ImageRecord {
     pub added: i64,
 }
 
+/// The familiar tags and digest references of one image.
+pub type ImageRefs = (Vec<String>, Vec<String>);
+
 /// One line of `docker rmi` output.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub enum DeleteItem {
@@ -350,7 +353,7 @@ impl Engine {
     }
 
     /// Tags and digests of each image: (RepoTags, RepoDigests) in familiar form.
-    pub fn refs_by_image(&self) -> Result<BTreeMap<String, (Vec<String>, Vec<String>)>> {
+    pub fn refs_by_image(&self) -> Result<BTreeMap<String, ImageRefs>> {
         let mut out: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
         for (r, id) in self.image_refs()? {
             let Ok(parsed) = Reference::parse_normalized(&r) else {
@@ -453,7 +456,7 @@ impl Engine {
             }
             out.push((created, v));
         }
-        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.sort_by_key(|b| std::cmp::Reverse(b.0));
         Ok(out.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -577,6 +580,11 @@ impl Engine {
             ));
         }
         if !tag.is_empty() {
+            if target.tag().is_some() {
+                return Err(EngineError::invalid(format!(
+                    "invalid reference format: {repo}:{tag} has two tags"
+                )));
+            }
             target = target.with_tag(tag)?;
         } else if target.tag().is_none() {
             target = target.with_tag("latest")?;

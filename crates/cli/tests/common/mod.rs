@@ -1,0 +1,335 @@
+//! Test harness: a real `berth daemon` on a private data root, exec root and
+//! socket, driven through the berth CLI, the real docker CLI and the API
+//! client. Everything it made is removed on drop, also when a test fails.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The berth binary under test.
+pub fn berth_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth")
+}
+
+/// A running daemon and its private directories.
+pub struct Daemon {
+    pub dir: tempfile::TempDir,
+    pub sock: PathBuf,
+    pub extra: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    /// Starts a daemon with default flags.
+    pub fn start() -> Daemon {
+        Self::start_with(&[])
+    }
+
+    /// Starts a daemon with extra flags.
+    pub fn start_with(extra: &[&str]) -> Daemon {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .expect("tempdir");
+        let sock = dir.path().join("berth.sock");
+        let mut d = Daemon {
+            dir,
+            sock,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        d.spawn().expect("daemon did not start");
+        d
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.sock.display())
+    }
+
+    /// The daemon's arguments.
+    pub fn args(&self) -> Vec<String> {
+        let mut a = vec![
+            "daemon".to_string(),
+            "--data-root".into(),
+            self.data_root().display().to_string(),
+            "--exec-root".into(),
+            self.dir.path().join("run").display().to_string(),
+            "-H".into(),
+            self.host(),
+            "--pidfile".into(),
+            self.dir.path().join("berth.pid").display().to_string(),
+            "--config-file".into(),
+            self.dir.path().join("daemon.json").display().to_string(),
+        ];
+        a.extend(self.extra.iter().cloned());
+        a
+    }
+
+    /// (Re)starts the process and waits for the API.
+    pub fn spawn(&mut self) -> Result<(), String> {
+        let cfg = self.dir.path().join("daemon.json");
+        if !cfg.exists() {
+            std::fs::write(&cfg, "{}").map_err(|e| e.to_string())?;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .map_err(|e| e.to_string())?;
+        let child = Command::new(berth_bin())
+            .args(self.args())
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| e.to_string())?;
+        self.child = Some(child);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            if self.sock.exists() && std::os::unix::net::UnixStream::connect(&self.sock).is_ok() {
+                return Ok(());
+            }
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(status)) = c.try_wait() {
+                    return Err(format!("daemon exited with {status}: {}", self.log()));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("daemon did not come up: {}", self.log()))
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    pub fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        signal(c.id(), rustix::process::Signal::TERM);
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(s)) = c.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        c.wait().ok()
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn().expect("restart");
+    }
+
+    /// Runs the berth CLI against this daemon.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        Command::new(berth_bin())
+            .arg("-H")
+            .arg(self.host())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run berth")
+    }
+
+    /// Runs the berth CLI with `input` on stdin.
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        run_with_stdin(
+            Command::new(berth_bin())
+                .arg("-H")
+                .arg(self.host())
+                .args(args),
+            input,
+        )
+    }
+
+    /// Runs the real docker CLI against this daemon.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new(docker_bin())
+            .env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker")
+    }
+
+    pub fn docker_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        run_with_stdin(
+            Command::new(docker_bin())
+                .env("DOCKER_HOST", self.host())
+                .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+                .args(args),
+            input,
+        )
+    }
+
+    /// An API client for this daemon.
+    pub fn client(&self) -> berth_api::Client {
+        berth_api::Client::new(&self.host()).expect("client")
+    }
+
+    /// Imports the busybox rootfs as `name`, returning the image ID.
+    pub fn import_busybox(&self, name: &str, changes: &[&str]) -> String {
+        let tar = busybox_tar();
+        let mut args = vec!["import"];
+        for c in changes {
+            args.push("-c");
+            args.push(c);
+        }
+        let p = tar.display().to_string();
+        args.push(&p);
+        args.push(name);
+        let out = self.berth(&args);
+        assert!(out.status.success(), "import failed: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    }
+
+    /// Entries under the data root that hold image data (for leak checks).
+    pub fn stored_files(&self) -> (usize, usize, usize) {
+        let count = |p: PathBuf| std::fs::read_dir(p).map(|d| d.count()).unwrap_or(0);
+        let root = self.data_root();
+        (
+            count(root.join("blobs/sha256")),
+            count(root.join("overlay2")),
+            count(root.join("blobs/tmp")),
+        )
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Sends a signal to a process.
+pub fn signal(pid: u32, sig: rustix::process::Signal) {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(p, sig);
+    }
+}
+
+fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let data = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&data);
+    });
+    let out = child.wait_with_output().expect("wait");
+    let _ = writer.join();
+    out
+}
+
+/// The docker CLI (28.x on these machines).
+pub fn docker_bin() -> String {
+    std::env::var("BERTH_TEST_DOCKER").unwrap_or_else(|_| "docker".into())
+}
+
+/// Output as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Asserts failure and returns stderr.
+#[track_caller]
+pub fn fails(out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "command should have failed:\nstdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stderr)
+}
+
+/// The busybox rootfs tarball (made once per test binary from busybox-static).
+pub fn busybox_tar() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("berth-test-busybox-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let out = dir.join("busybox.tar");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/busybox-rootfs.sh");
+        let st = Command::new("sh")
+            .arg(script)
+            .arg(&out)
+            .status()
+            .expect("busybox-rootfs.sh");
+        assert!(
+            st.success(),
+            "busybox-rootfs.sh failed (is busybox-static installed?)"
+        );
+        out
+    })
+    .clone()
+}
+
+/// sha256 hex of bytes.
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+/// A tar of (path, content) files, plus optional extra raw entries.
+pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (p, c) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(c.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        b.append_data(&mut h, p, *c).expect("append");
+    }
+    b.into_inner().expect("tar")
+}
+
+/// Runs a future on a fresh runtime.
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
