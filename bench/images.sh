@@ -64,9 +64,9 @@ berth_after=$(rss_kb "$bpid")
 
 dload=-; dsave=-; docker_idle=-
 if command -v dockerd >/dev/null; then
-  mkdir -p "$work/docker"
+  mkdir -p "$work/docker"; echo "{}" > "$work/docker/daemon.json"
   dockerd --data-root "$work/docker/data" --exec-root "$work/docker/run" -H "unix://$work/docker/sock" \
-    --pidfile "$work/docker/pid" --bridge none --iptables=false --ip6tables=false --config-file /dev/null \
+    --pidfile "$work/docker/pid" --bridge none --iptables=false --ip6tables=false --config-file "$work/docker/daemon.json" \
     >"$work/docker/log" 2>&1 &
   dpid=$!; pids+=("$dpid")
   for _ in $(seq 1 200); do [ -S "$work/docker/sock" ] && break; sleep 0.1; done

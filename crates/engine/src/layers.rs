@@ -192,8 +192,8 @@ impl LayerStore {
                 return Err(e.into());
             }
         };
-        let _ = blob_size;
-        let diff_id = diff_id.to_string();
+        // None: the blob is the uncompressed tar, so its digest is the diff ID.
+        let diff_id = diff_id.unwrap_or_else(|| blob.clone()).to_string();
         let record = LayerRecord {
             diff_id: diff_id.clone(),
             blob: blob.to_string(),
@@ -233,7 +233,7 @@ impl LayerStore {
         keep: KeepBlob,
         diff: &Path,
         allow_devices: bool,
-    ) -> Result<(berth_content::BlobWriter, u64, Digest, u64)> {
+    ) -> Result<(berth_content::BlobWriter, u64, Option<Digest>, u64)> {
         use berth_content::blobs::{HashingReader, TeeReader};
         let opts = berth_snapshot::ApplyOptions { allow_devices };
         let writer = self.blobs.writer()?;
@@ -246,7 +246,7 @@ impl LayerStore {
                         let stats = berth_snapshot::apply_layer(&mut h, diff, &opts)?;
                         drain(&mut h)?;
                         let (d, _, dec) = h.finish();
-                        (d, stats, dec.into_inner())
+                        (Some(d), stats, dec.into_inner())
                     }
                     Compression::Zstd => {
                         let dec = zstd::stream::read::Decoder::with_buffer(BufReader::new(tee))
@@ -255,14 +255,14 @@ impl LayerStore {
                         let stats = berth_snapshot::apply_layer(&mut h, diff, &opts)?;
                         drain(&mut h)?;
                         let (d, _, dec) = h.finish();
-                        (d, stats, dec.finish().into_inner())
+                        (Some(d), stats, dec.finish().into_inner())
                     }
                     _ => {
-                        let mut h = HashingReader::new(tee);
-                        let stats = berth_snapshot::apply_layer(&mut h, diff, &opts)?;
-                        drain(&mut h)?;
-                        let (d, _, tee) = h.finish();
-                        (d, stats, tee)
+                        // The blob is the tar itself: its digest is the diff ID.
+                        let mut tee = tee;
+                        let stats = berth_snapshot::apply_layer(&mut tee, diff, &opts)?;
+                        drain(&mut tee)?;
+                        (None, stats, tee)
                     }
                 };
                 let (mut rest, writer) = tee.into_parts();
@@ -282,13 +282,13 @@ impl LayerStore {
                     ),
                     _ => Box::new(input),
                 };
-                let mut h = HashingReader::new(TeeReader::new(raw, writer));
-                let stats = berth_snapshot::apply_layer(&mut h, diff, &opts)?;
-                drain(&mut h)?;
-                let (d, _, tee) = h.finish();
+                // The blob is the decompressed tar: its digest is the diff ID.
+                let mut tee = TeeReader::new(raw, writer);
+                let stats = berth_snapshot::apply_layer(&mut tee, diff, &opts)?;
+                drain(&mut tee)?;
                 let (_, writer) = tee.into_parts();
                 let size = writer.size();
-                Ok((writer, size, d, stats.content_bytes))
+                Ok((writer, size, None, stats.content_bytes))
             }
         }
     }
