@@ -279,3 +279,62 @@ pub fn json_stream(r: Response<Incoming>) -> impl Stream<Item = Result<Value, Cl
         })
         .flatten()
 }
+
+/// A hijacked connection (attach/exec): raw bytes both ways.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+impl Client {
+    /// Sends `POST path` asking for an upgrade to a raw stream (Docker's
+    /// hijack: `Connection: Upgrade`, `Upgrade: tcp`) and returns the stream.
+    pub async fn hijack(&self, path: &str, body: Option<&Value>) -> Result<Hijacked, ClientError> {
+        let uri = format!("/{CLIENT_API}{path}");
+        let b = body.map(json_body).unwrap_or_else(empty);
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(hyper::header::HOST, "berth")
+            .header(hyper::header::CONNECTION, "Upgrade")
+            .header(hyper::header::UPGRADE, "tcp")
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(b)
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let resp = match &self.target {
+            Target::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p).await.map_err(|err| {
+                    ClientError::Connect {
+                        host: self.host.clone(),
+                        err,
+                    }
+                })?;
+                send(TokioIo::new(s), req).await?
+            }
+            Target::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a).await.map_err(|err| {
+                    ClientError::Connect {
+                        host: self.host.clone(),
+                        err,
+                    }
+                })?;
+                send(TokioIo::new(s), req).await?
+            }
+        };
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            let status = resp.status().as_u16();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
+            let message = serde_json::from_slice::<Value>(&bytes)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(String::from))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+            return Err(ClientError::Daemon { status, message });
+        }
+        let up = hyper::upgrade::on(resp)
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        Ok(TokioIo::new(up))
+    }
+}

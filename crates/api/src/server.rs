@@ -136,7 +136,7 @@ pub async fn serve(
     tracing::info!("shutting down the API");
     let _ = stop_tx.send(true);
     let all = futures::future::join_all(tasks);
-    let _ = tokio::time::timeout(Duration::from_secs(5), all).await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), all).await;
     for s in sockets {
         let _ = std::fs::remove_file(s);
     }

@@ -55,6 +55,297 @@ pub enum Command {
     History(ImageHistory),
     /// Return low-level information on berth objects.
     Inspect(Inspect),
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Start one or more stopped containers.
+    Start(StartArgs),
+    /// Stop one or more running containers.
+    Stop(StopArgs),
+    /// Restart one or more containers.
+    Restart(StopArgs),
+    /// Kill one or more running containers.
+    Kill(KillArgs),
+    /// Remove one or more containers.
+    Rm(RmArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(Names),
+    /// Rename a container.
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers.
+    Pause(Names),
+    /// Unpause all processes within one or more containers.
+    Unpause(Names),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Run a container's shim (internal: started by the daemon).
+    #[command(hide = true)]
+    Shim(ShimArgs),
+}
+
+/// `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Container options.
+    #[command(flatten)]
+    pub opts: crate::commands::container_opts::ContainerOpts,
+    /// `run`-only options.
+    #[command(flatten)]
+    pub run: crate::commands::container_opts::RunOnly,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `create`.
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    /// Container options.
+    #[command(flatten)]
+    pub opts: crate::commands::container_opts::ContainerOpts,
+    /// The image.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `start`.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals.
+    #[arg(short = 'a', long = "attach")]
+    pub attach: bool,
+    /// Attach container's STDIN.
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `stop` and `restart`.
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(
+        short = 't',
+        long = "time",
+        alias = "timeout",
+        allow_negative_numbers = true
+    )]
+    pub time: Option<i64>,
+    /// Signal to send to the container.
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send to the container.
+    #[arg(short = 's', long = "signal")]
+    pub signal: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container (uses SIGKILL).
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Remove anonymous volumes associated with the container.
+    #[arg(short = 'v', long = "volumes")]
+    pub volumes: bool,
+    /// Remove the specified link.
+    #[arg(short = 'l', long = "link")]
+    pub link: bool,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `ps`.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Filter output based on conditions provided.
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Show n last created containers (includes all states).
+    #[arg(short = 'n', long = "last", default_value_t = -1, allow_negative_numbers = true)]
+    pub last: i64,
+    /// Show the latest created container (includes all states).
+    #[arg(short = 'l', long = "latest")]
+    pub latest: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display container IDs.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Display total file sizes.
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+}
+
+/// `logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Show extra details provided to logs.
+    #[arg(long = "details")]
+    pub details: bool,
+    /// Follow log output.
+    #[arg(short = 'f', long = "follow")]
+    pub follow: bool,
+    /// Show logs since timestamp or relative (e.g. 42m).
+    #[arg(long = "since")]
+    pub since: Option<String>,
+    /// Number of lines to show from the end of the logs.
+    #[arg(short = 'n', long = "tail", default_value = "all")]
+    pub tail: String,
+    /// Show timestamps.
+    #[arg(short = 't', long = "timestamps")]
+    pub timestamps: bool,
+    /// Show logs before a timestamp or relative (e.g. 42m).
+    #[arg(long = "until")]
+    pub until: Option<String>,
+    /// The container.
+    pub container: String,
+}
+
+/// A list of containers.
+#[derive(Args, Debug)]
+pub struct Names {
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `rename`.
+#[derive(Args, Debug)]
+pub struct RenameArgs {
+    /// The container.
+    pub container: String,
+    /// Its new name.
+    pub new_name: String,
+}
+
+/// `container prune`.
+#[derive(Args, Debug)]
+pub struct ContainerPrune {
+    /// Do not prompt for confirmation.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Provide filter values (e.g. "until=<timestamp>").
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+}
+
+/// `container inspect`.
+#[derive(Args, Debug)]
+pub struct ContainerInspect {
+    /// Format output using a custom template.
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Display total file sizes.
+    #[arg(short = 's', long = "size")]
+    pub size: bool,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth container …`.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// List containers.
+    #[command(alias = "list", alias = "ps")]
+    Ls(PsArgs),
+    /// Create and run a new container from an image.
+    #[command(disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a new container.
+    #[command(disable_help_flag = true)]
+    Create(CreateArgs),
+    /// Start one or more stopped containers.
+    Start(StartArgs),
+    /// Stop one or more running containers.
+    Stop(StopArgs),
+    /// Restart one or more containers.
+    Restart(StopArgs),
+    /// Kill one or more running containers.
+    Kill(KillArgs),
+    /// Remove one or more containers.
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Block until one or more containers stop.
+    Wait(Names),
+    /// Rename a container.
+    Rename(RenameArgs),
+    /// Pause all processes within one or more containers.
+    Pause(Names),
+    /// Unpause all processes within one or more containers.
+    Unpause(Names),
+    /// Display detailed information on one or more containers.
+    Inspect(ContainerInspect),
+    /// Remove all stopped containers.
+    Prune(ContainerPrune),
+}
+
+/// `berth shim` (internal).
+#[derive(Args, Debug)]
+pub struct ShimArgs {
+    /// Container ID.
+    #[arg(long = "id")]
+    pub id: String,
+    /// Bundle directory.
+    #[arg(long = "bundle")]
+    pub bundle: std::path::PathBuf,
+    /// Runtime state root.
+    #[arg(long = "state-root")]
+    pub state_root: std::path::PathBuf,
+    /// json-file log path.
+    #[arg(long = "log")]
+    pub log: std::path::PathBuf,
+    /// Rotate past this size (e.g. 10m).
+    #[arg(long = "log-max-size")]
+    pub log_max_size: Option<String>,
+    /// Number of log files to keep.
+    #[arg(long = "log-max-file")]
+    pub log_max_file: Option<u32>,
+    /// Keep stdin open.
+    #[arg(long = "stdin")]
+    pub stdin: bool,
+    /// Close stdin after the first attach ends.
+    #[arg(long = "stdin-once")]
+    pub stdin_once: bool,
 }
 
 /// `--format` alone.

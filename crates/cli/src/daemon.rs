@@ -349,15 +349,19 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    let engine = Engine::open(EngineConfig {
+    let config = EngineConfig {
         data_root: settings.data_root.clone(),
         exec_root: settings.exec_root.clone(),
         labels: settings.labels.clone(),
         debug: settings.debug,
         storage_driver: settings.storage_driver.clone(),
-    })
-    .map_err(|e| format!("failed to start daemon: {e}"))?;
-    rt.block_on(async move {
+    };
+    let result = rt.block_on(async move {
+        let engine = Engine::open(config).map_err(|e| format!("failed to start daemon: {e}"))?;
+        {
+            let e = engine.clone();
+            let _ = tokio::task::spawn_blocking(move || e.recover_containers()).await;
+        }
         let shutdown = async {
             use tokio::signal::unix::{signal, SignalKind};
             match (
@@ -381,7 +385,11 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
         berth_api::serve(engine, &listens, shutdown)
             .await
             .map_err(|e| e.message)
-    })?;
+    });
+    // Containers keep running (their shims own them); tasks still waiting on
+    // them must not hold the exit up.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    result?;
     tracing::info!("berth daemon stopped");
     Ok(())
 }

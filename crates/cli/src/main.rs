@@ -32,6 +32,36 @@ fn main() -> ExitCode {
     if let cli::Command::Daemon(d) = parsed.command {
         return daemon::run(d, &args);
     }
+    if let cli::Command::Shim(a) = parsed.command {
+        // The runtime's own diagnostics go to the bundle's shim.log.
+        if let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(a.bundle.join("shim.log"))
+        {
+            let _ = tracing_subscriber::fmt()
+                .with_writer(std::sync::Mutex::new(f))
+                .with_ansi(false)
+                .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+                .try_init();
+        }
+        let max_size = a
+            .log_max_size
+            .as_deref()
+            .and_then(|s| commands::container_opts::ram_in_bytes(s).ok())
+            .map(|n| n as u64);
+        let code = berth_runtime::shim::run(berth_runtime::shim::ShimArgs {
+            id: a.id,
+            bundle: a.bundle,
+            state_root: a.state_root,
+            log_path: a.log,
+            log_max_size: max_size,
+            log_max_files: a.log_max_file.unwrap_or(1),
+            stdin: a.stdin,
+            stdin_once: a.stdin_once,
+        });
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -46,7 +76,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<commands::container::Exit>() {
+                Some(x) => ExitCode::from(x.0),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }

@@ -3,13 +3,14 @@
 //! Nothing here knows about HTTP; the `api` crate maps these calls to routes.
 #![recursion_limit = "256"]
 
+pub mod containers;
 pub mod error;
 pub mod events;
 pub mod images;
 pub mod layers;
 pub mod system;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -50,13 +51,23 @@ pub struct Engine {
     pub events: events::EventBus,
     /// Serialises changes to image records, references and layers.
     image_lock: Mutex<()>,
+    /// Serialises container creation and renames (name uniqueness).
+    container_lock: Mutex<()>,
+    /// Per-container state-change channels.
+    watches: Mutex<HashMap<String, tokio::sync::watch::Sender<containers::lifecycle::Gen>>>,
+    /// Attaches waiting for a container to start.
+    attach_pending: Mutex<HashMap<String, usize>>,
+    /// The daemon's async runtime (monitors, restart timers).
+    rt: tokio::runtime::Handle,
     /// Persistent daemon ID (shown by `info`).
     pub id: String,
 }
 
 impl Engine {
     /// Opens the engine on its data root: creates the layout, opens the
-    /// store, and sweeps away whatever an interrupted operation left.
+    /// store, and sweeps away whatever an interrupted operation left. Must
+    /// be called inside the daemon's tokio runtime; call
+    /// [`Engine::recover_containers`] next.
     pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
         if config.storage_driver != "overlay2" {
             return Err(EngineError::invalid(format!(
@@ -78,6 +89,12 @@ impl Engine {
             layers,
             events: events::EventBus::new(),
             image_lock: Mutex::new(()),
+            container_lock: Mutex::new(()),
+            watches: Mutex::new(HashMap::new()),
+            attach_pending: Mutex::new(HashMap::new()),
+            rt: tokio::runtime::Handle::try_current().map_err(|_| {
+                EngineError::internal("the engine must be opened inside the async runtime")
+            })?,
             id,
         };
         engine.sweep()?;

@@ -14,6 +14,8 @@ mod error;
 mod names;
 mod tree;
 
+pub mod mount;
+
 pub use apply::{apply_layer, ApplyOptions, ApplyStats};
 pub use error::ApplyError;
 pub use tree::{dir_size, remove_tree};

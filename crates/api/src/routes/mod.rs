@@ -1,6 +1,7 @@
 //! The route table: every Engine API path berth serves, and the fallbacks
 //! (`page not found`) Docker answers with.
 
+mod containers;
 mod events;
 mod images;
 mod system;
@@ -35,7 +36,24 @@ pub fn router(engine: State) -> Router {
                 .post(images::post_dispatch)
                 .delete(images::remove),
         )
-        .route("/containers/json", get(system::containers))
+        .route("/containers/json", get(containers::list))
+        .route("/containers/create", post(containers::create))
+        .route("/containers/prune", post(containers::prune))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/start", post(containers::start))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/pause", post(containers::pause))
+        .route("/containers/{id}/unpause", post(containers::unpause))
+        .route("/containers/{id}/rename", post(containers::rename))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/attach", post(containers::attach))
+        .route(
+            "/containers/{id}",
+            axum::routing::delete(containers::remove),
+        )
         .fallback(not_found)
         .with_state(engine)
 }

@@ -50,12 +50,6 @@ pub async fn df(State(e): State<S>) -> ApiResult<impl IntoResponse> {
     Ok(Json(v))
 }
 
-/// No containers exist until the container engine lands; the list is empty
-/// and true.
-pub async fn containers() -> impl IntoResponse {
-    Json(serde_json::json!([]))
-}
-
 /// A panicked or cancelled blocking task.
 pub fn join_err(e: tokio::task::JoinError) -> crate::error::ApiError {
     crate::error::ApiError(berth_engine::EngineError::internal(format!(

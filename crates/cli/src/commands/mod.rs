@@ -1,6 +1,8 @@
 //! Command implementations: each talks to the daemon through the API client
 //! and prints what docker prints.
 
+pub mod container;
+pub mod container_opts;
 mod image;
 mod system;
 
@@ -8,7 +10,7 @@ use std::process::ExitCode;
 
 use berth_api::Client;
 
-use crate::cli::{Cli, Command, ImageCmd, SystemCmd};
+use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, SystemCmd};
 use crate::output::CmdError;
 
 /// Runs a parsed command.
@@ -39,14 +41,98 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
             image::inspect(&client, a.format.as_deref(), &a.images).await
         }
         Command::Image(ImageCmd::Prune(a)) => image::prune(&client, &a).await,
-        Command::Inspect(a) => {
-            if let Some(k) = a.kind.as_deref().filter(|k| *k != "image") {
-                return Err(format!(
-                    "\"{k}\" is not a valid value for --type (berth knows: image)"
-                )
-                .into());
+        Command::Inspect(a) => inspect_any(&client, &a).await,
+        Command::Run(a) | Command::Container(ContainerCmd::Run(a)) => {
+            container::run(&client, &a).await
+        }
+        Command::Create(a) | Command::Container(ContainerCmd::Create(a)) => {
+            container::create_cmd(&client, &a).await
+        }
+        Command::Start(a) | Command::Container(ContainerCmd::Start(a)) => {
+            container::start(&client, &a).await
+        }
+        Command::Stop(a) | Command::Container(ContainerCmd::Stop(a)) => {
+            container::stop(&client, &a, "stop").await
+        }
+        Command::Restart(a) | Command::Container(ContainerCmd::Restart(a)) => {
+            container::stop(&client, &a, "restart").await
+        }
+        Command::Kill(a) | Command::Container(ContainerCmd::Kill(a)) => {
+            container::kill(&client, &a).await
+        }
+        Command::Rm(a) | Command::Container(ContainerCmd::Rm(a)) => {
+            container::rm(&client, &a).await
+        }
+        Command::Ps(a) | Command::Container(ContainerCmd::Ls(a)) => {
+            container::ps(&client, &a).await
+        }
+        Command::Logs(a) | Command::Container(ContainerCmd::Logs(a)) => {
+            container::logs(&client, &a).await
+        }
+        Command::Wait(a) | Command::Container(ContainerCmd::Wait(a)) => {
+            container::wait(&client, &a).await
+        }
+        Command::Rename(a) | Command::Container(ContainerCmd::Rename(a)) => {
+            container::rename(&client, &a).await
+        }
+        Command::Pause(a) | Command::Container(ContainerCmd::Pause(a)) => {
+            container::simple(&client, &a, "pause").await
+        }
+        Command::Unpause(a) | Command::Container(ContainerCmd::Unpause(a)) => {
+            container::simple(&client, &a, "unpause").await
+        }
+        Command::Container(ContainerCmd::Inspect(a)) => {
+            container::inspect(&client, a.format.as_deref(), &a.containers, a.size).await
+        }
+        Command::Container(ContainerCmd::Prune(a)) => container::prune(&client, &a).await,
+        Command::Shim(_) => unreachable!("handled in main"),
+    }
+}
+
+/// `inspect`: containers first, then images, as docker looks them up.
+async fn inspect_any(client: &Client, a: &crate::cli::Inspect) -> Result<ExitCode, CmdError> {
+    match a.kind.as_deref() {
+        Some("image") => return image::inspect(client, a.format.as_deref(), &a.names).await,
+        Some("container") => {
+            return container::inspect(client, a.format.as_deref(), &a.names, a.size).await
+        }
+        Some(k) => return Err(format!("\"{k}\" is not a valid value for --type").into()),
+        None => {}
+    }
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in &a.names {
+        let c = format!(
+            "/containers/{n}/json{}",
+            if a.size { "?size=1" } else { "" }
+        );
+        match client.get_json(&c).await {
+            Ok(v) => {
+                found.push(v);
+                continue;
             }
-            image::inspect(&client, a.format.as_deref(), &a.names).await
+            Err(berth_api::ClientError::Daemon { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match client.get_json(&format!("/images/{n}/json")).await {
+            Ok(v) => found.push(v),
+            Err(berth_api::ClientError::Daemon { status: 404, .. }) => {
+                eprintln!("Error: No such object: {n}");
+                failed = true;
+            }
+            Err(e) => return Err(e.into()),
         }
     }
+    match a.format.as_deref() {
+        Some(f) => crate::output::print_each(f, &found)?,
+        None => println!(
+            "{}",
+            crate::output::pretty(&serde_json::Value::Array(found))
+        ),
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -614,10 +614,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Which container (if any) uses an image; filled in by the container
-    /// store once containers exist.
-    fn image_user(&self, _id: &str) -> Result<Option<String>> {
-        Ok(None)
+    /// Which container (if any) uses an image, and whether it runs.
+    fn image_user(&self, id: &str) -> Result<Option<(String, bool)>> {
+        self.container_using_image(id)
     }
 
     /// `DELETE /images/{name}`: untags, and deletes the image when its last
@@ -644,7 +643,7 @@ impl Engine {
         let mut untag: Vec<String> = Vec::new();
         let delete_image;
         if let Some(r) = &named {
-            if let Some(user) = self.image_user(&rec.id)? {
+            if let Some((user, _)) = self.image_user(&rec.id)? {
                 if !force && tags.len() <= 1 {
                     return Err(EngineError::conflict(format!(
                         "conflict: unable to remove repository reference \"{name}\" (must force) - container {} is using its referenced image {}",
@@ -667,7 +666,14 @@ impl Engine {
                     short(&rec.id)
                 )));
             }
-            if let Some(user) = self.image_user(&rec.id)? {
+            if let Some((user, running)) = self.image_user(&rec.id)? {
+                if running {
+                    return Err(EngineError::conflict(format!(
+                        "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                        short(&rec.id),
+                        short(&user)
+                    )));
+                }
                 if !force {
                     return Err(EngineError::conflict(format!(
                         "conflict: unable to delete {} (must be forced) - image is being used by stopped container {}",
@@ -689,7 +695,10 @@ impl Engine {
                 short(&rec.id)
             )));
         }
-        let delete_image = delete_image && !has_children;
+        // A container's root filesystem needs the image's layers: the image
+        // stays (untagged) while any container uses it.
+        let used = self.image_user(&rec.id)?.is_some();
+        let delete_image = delete_image && !has_children && !used;
         let removed_layers = self.store.write(|tx| -> Result<Vec<LayerRecord>> {
             for r in &untag {
                 tx.delete(REFS, r)?;

@@ -1,0 +1,653 @@
+//! Container commands: `run`, `create`, `start`, `stop`, `restart`, `kill`,
+//! `rm`, `ps`, `logs`, `wait`, `rename`, `pause`, `unpause`, `container
+//! inspect|prune`, as the docker CLI does them (same API calls, same output,
+//! same exit codes: 125 for daemon errors, 126/127 when the command cannot
+//! be run).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use berth_api::client::{empty, Hijacked};
+use berth_api::{Client, ClientError};
+use futures::StreamExt;
+use hyper::Method;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::container_opts::{create_body, ContainerOpts, RunOnly};
+use crate::cli::{
+    ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, PsArgs, RenameArgs, RmArgs, RunArgs,
+    StartArgs, StopArgs,
+};
+use crate::output::{filters_json, pretty, print_each, print_list, query, short_id, CmdError};
+
+/// An error with the exit code docker gives it.
+#[derive(Debug)]
+pub struct Exit(pub u8, pub String);
+
+impl std::fmt::Display for Exit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Exit {}
+
+/// docker's exit code for a failed start: 126 cannot execute, 127 not found.
+fn start_exit_code(msg: &str) -> u8 {
+    if msg.contains("executable file not found") || msg.contains("no such file or directory") {
+        127
+    } else if msg.contains("permission denied") {
+        126
+    } else {
+        125
+    }
+}
+
+async fn create(
+    client: &Client,
+    opts: &ContainerOpts,
+    image: &str,
+    command: &[String],
+    run: Option<&RunOnly>,
+) -> Result<String, CmdError> {
+    let body =
+        create_body(opts, image, command, run).map_err(|e| Exit(125, format!("berth: {e}")))?;
+    if let Some(cid) = &opts.cidfile {
+        if std::path::Path::new(cid).exists() {
+            return Err(Exit(125, format!("berth: Container ID file found, make sure the other container isn't running or delete {cid}")).into());
+        }
+    }
+    let mut q: Vec<(&str, &str)> = Vec::new();
+    if let Some(n) = &opts.name {
+        q.push(("name", n));
+    }
+    if let Some(p) = &opts.platform {
+        q.push(("platform", p));
+    }
+    let path = format!("/containers/create?{}", query(&q));
+    let resp = match client.call_json(Method::POST, &path, Some(&body)).await {
+        Ok(v) => v,
+        Err(ClientError::Daemon {
+            status: 404,
+            message,
+        }) if message.starts_with("No such image") => {
+            let shown = berth_reference::Reference::parse_with_default_tag(image)
+                .map(|r| r.familiar_string())
+                .unwrap_or_else(|_| image.to_string());
+            eprintln!("Unable to find image '{shown}' locally");
+            if opts.pull == "never" {
+                return Err(Exit(125, format!("Error response from daemon: {message}")).into());
+            }
+            let pull = format!("/images/create?{}", query(&[("fromImage", &shown)]));
+            if let Err(e) = client.call_json(Method::POST, &pull, None).await {
+                return Err(Exit(125, format!("{e}")).into());
+            }
+            client
+                .call_json(Method::POST, &path, Some(&body))
+                .await
+                .map_err(|e| Exit(125, e.to_string()))?
+        }
+        Err(e) => return Err(Exit(125, e.to_string()).into()),
+    };
+    for w in resp["Warnings"].as_array().cloned().unwrap_or_default() {
+        if let Some(w) = w.as_str() {
+            eprintln!("WARNING: {w}");
+        }
+    }
+    let id = resp["Id"].as_str().unwrap_or("").to_string();
+    if let Some(cid) = &opts.cidfile {
+        std::fs::write(cid, &id).map_err(|e| {
+            Exit(
+                125,
+                format!("berth: failed to write the container ID to the file: {e}"),
+            )
+        })?;
+    }
+    Ok(id)
+}
+
+pub async fn create_cmd(client: &Client, a: &CreateArgs) -> Result<ExitCode, CmdError> {
+    let id = create(client, &a.opts, &a.image, &a.command, None).await?;
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Copies a multiplexed (or raw, with a TTY) stream to stdout/stderr.
+async fn pump_output(mut r: tokio::io::ReadHalf<Hijacked>, tty: bool) {
+    let mut out = tokio::io::stdout();
+    let mut err = tokio::io::stderr();
+    if tty {
+        let _ = tokio::io::copy(&mut r, &mut out).await;
+        let _ = out.flush().await;
+        return;
+    }
+    let mut header = [0u8; 8];
+    loop {
+        if r.read_exact(&mut header).await.is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut buf = vec![0u8; len];
+        if r.read_exact(&mut buf).await.is_err() {
+            break;
+        }
+        let w: &mut (dyn tokio::io::AsyncWrite + Unpin + Send) =
+            if header[0] == 2 { &mut err } else { &mut out };
+        if w.write_all(&buf).await.is_err() {
+            break;
+        }
+        let _ = w.flush().await;
+    }
+}
+
+/// Which streams to attach and how to wait.
+struct Attach {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+    /// Wait for removal (`--rm`) rather than the next exit.
+    removed: bool,
+}
+
+/// Attaches, starts, streams and waits: the heart of `run` and `start -a`.
+async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u8, CmdError> {
+    let Attach {
+        stdin,
+        stdout,
+        stderr,
+        tty,
+        removed,
+    } = a;
+    let q = query(&[
+        ("stream", "1"),
+        ("stdin", if stdin { "1" } else { "0" }),
+        ("stdout", if stdout { "1" } else { "0" }),
+        ("stderr", if stderr { "1" } else { "0" }),
+    ]);
+    let conn = client
+        .hijack(&format!("/containers/{id}/attach?{q}"), None)
+        .await?;
+    let (r, mut w) = tokio::io::split(conn);
+    let wait_client = client.clone();
+    let cond = if removed { "removed" } else { "next-exit" };
+    let wait_path = format!("/containers/{id}/wait?condition={cond}");
+    // Like docker: the wait is registered (its headers are back) before the
+    // start, so even an instant exit is seen.
+    let wait_resp = wait_client
+        .request(Method::POST, &wait_path, empty(), None)
+        .await
+        .map_err(|e| Exit(125, e.to_string()))?;
+    let waiter = tokio::spawn(async move { berth_api::client::read_json(wait_resp).await });
+    if let Err(e) = client
+        .call_json(Method::POST, &format!("/containers/{id}/start"), None)
+        .await
+    {
+        let msg = e.to_string();
+        waiter.abort();
+        return Err(Exit(start_exit_code(&msg), msg).into());
+    }
+    let output = tokio::spawn(pump_output(r, tty));
+    let input = if stdin {
+        Some(tokio::spawn(async move {
+            let mut inp = tokio::io::stdin();
+            let _ = tokio::io::copy(&mut inp, &mut w).await;
+            let _ = w.shutdown().await;
+        }))
+    } else {
+        drop(w);
+        None
+    };
+    let _ = output.await;
+    if let Some(i) = input {
+        i.abort();
+    }
+    let status = match waiter.await {
+        Ok(Ok(v)) => v["StatusCode"].as_i64().unwrap_or(0),
+        Ok(Err(e)) => return Err(Exit(125, e.to_string()).into()),
+        Err(_) => 0,
+    };
+    Ok(status.clamp(0, 255) as u8)
+}
+
+pub async fn run(client: &Client, a: &RunArgs) -> Result<ExitCode, CmdError> {
+    let id = create(client, &a.opts, &a.image, &a.command, Some(&a.run)).await?;
+    if a.run.detach {
+        if let Err(e) = client
+            .call_json(Method::POST, &format!("/containers/{id}/start"), None)
+            .await
+        {
+            let msg = e.to_string();
+            return Err(Exit(start_exit_code(&msg), msg).into());
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let streams: Vec<String> = a.opts.attach.iter().map(|s| s.to_lowercase()).collect();
+    let (stdin, stdout, stderr) = if streams.is_empty() {
+        (a.opts.interactive, true, true)
+    } else {
+        (
+            streams.iter().any(|s| s == "stdin"),
+            streams.iter().any(|s| s == "stdout"),
+            streams.iter().any(|s| s == "stderr"),
+        )
+    };
+    let code = attach_start_wait(
+        client,
+        &id,
+        Attach {
+            stdin,
+            stdout,
+            stderr,
+            tty: a.opts.tty,
+            removed: a.opts.rm,
+        },
+    )
+    .await?;
+    Ok(ExitCode::from(code))
+}
+
+pub async fn start(client: &Client, a: &StartArgs) -> Result<ExitCode, CmdError> {
+    if a.attach || a.interactive {
+        if a.containers.len() > 1 {
+            return Err(Exit(
+                1,
+                "berth: you cannot start and attach multiple containers at once".into(),
+            )
+            .into());
+        }
+        let c = client
+            .get_json(&format!("/containers/{}/json", a.containers[0]))
+            .await
+            .map_err(|e| Exit(1, e.to_string()))?;
+        let id = c["Id"].as_str().unwrap_or("").to_string();
+        let tty = c["Config"]["Tty"].as_bool() == Some(true);
+        let code = attach_start_wait(
+            client,
+            &id,
+            Attach {
+                stdin: a.interactive,
+                stdout: true,
+                stderr: true,
+                tty,
+                removed: false,
+            },
+        )
+        .await?;
+        return Ok(ExitCode::from(code));
+    }
+    each(&a.containers, |c| async move {
+        client
+            .call_json(Method::POST, &format!("/containers/{c}/start"), None)
+            .await?;
+        println!("{c}");
+        Ok(())
+    })
+    .await
+}
+
+/// Runs `f` for every container, printing errors and failing at the end if any failed.
+async fn each<'a, F, Fut>(names: &'a [String], f: F) -> Result<ExitCode, CmdError>
+where
+    F: Fn(&'a str) -> Fut,
+    Fut: std::future::Future<Output = Result<(), ClientError>>,
+{
+    let mut failed = false;
+    for n in names {
+        if let Err(e) = f(n).await {
+            eprintln!("{e}");
+            failed = true;
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn stop_query(a: &StopArgs) -> String {
+    let mut q = Vec::new();
+    let t = a.time.map(|t| t.to_string());
+    if let Some(t) = &t {
+        q.push(("t", t.as_str()));
+    }
+    if let Some(s) = &a.signal {
+        q.push(("signal", s.as_str()));
+    }
+    query(&q)
+}
+
+pub async fn stop(client: &Client, a: &StopArgs, verb: &str) -> Result<ExitCode, CmdError> {
+    let q = stop_query(a);
+    each(&a.containers, |c| {
+        let q = q.clone();
+        async move {
+            client
+                .call_json(Method::POST, &format!("/containers/{c}/{verb}?{q}"), None)
+                .await?;
+            println!("{c}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+pub async fn kill(client: &Client, a: &KillArgs) -> Result<ExitCode, CmdError> {
+    let q = a
+        .signal
+        .as_deref()
+        .map(|s| query(&[("signal", s)]))
+        .unwrap_or_default();
+    each(&a.containers, |c| {
+        let q = q.clone();
+        async move {
+            client
+                .call_json(Method::POST, &format!("/containers/{c}/kill?{q}"), None)
+                .await?;
+            println!("{c}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+pub async fn rm(client: &Client, a: &RmArgs) -> Result<ExitCode, CmdError> {
+    let mut q = Vec::new();
+    if a.force {
+        q.push(("force", "1"));
+    }
+    if a.volumes {
+        q.push(("v", "1"));
+    }
+    if a.link {
+        q.push(("link", "1"));
+    }
+    let q = query(&q);
+    each(&a.containers, |c| {
+        let q = q.clone();
+        async move {
+            client
+                .call_json(Method::DELETE, &format!("/containers/{c}?{q}"), None)
+                .await?;
+            println!("{c}");
+            Ok(())
+        }
+    })
+    .await
+}
+
+pub async fn simple(client: &Client, a: &Names, verb: &str) -> Result<ExitCode, CmdError> {
+    each(&a.containers, |c| async move {
+        client
+            .call_json(Method::POST, &format!("/containers/{c}/{verb}"), None)
+            .await?;
+        println!("{c}");
+        Ok(())
+    })
+    .await
+}
+
+pub async fn wait(client: &Client, a: &Names) -> Result<ExitCode, CmdError> {
+    each(&a.containers, |c| async move {
+        let v = client
+            .call_json(Method::POST, &format!("/containers/{c}/wait"), None)
+            .await?;
+        println!("{}", v["StatusCode"].as_i64().unwrap_or(0));
+        Ok(())
+    })
+    .await
+}
+
+pub async fn rename(client: &Client, a: &RenameArgs) -> Result<ExitCode, CmdError> {
+    let q = query(&[("name", &a.new_name)]);
+    client
+        .call_json(
+            Method::POST,
+            &format!("/containers/{}/rename?{q}", a.container),
+            None,
+        )
+        .await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ellipsis(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        format!(
+            "{}…",
+            s.chars().take(max.saturating_sub(1)).collect::<String>()
+        )
+    }
+}
+
+pub async fn ps(client: &Client, a: &PsArgs) -> Result<ExitCode, CmdError> {
+    let mut q: Vec<(&str, String)> = Vec::new();
+    let limit = if a.latest { 1 } else { a.last };
+    if a.all || limit > 0 {
+        q.push(("all", "1".into()));
+    }
+    if limit > 0 {
+        q.push(("limit", limit.to_string()));
+    }
+    if a.size {
+        q.push(("size", "1".into()));
+    }
+    if let Some(f) = filters_json(&a.filter)? {
+        q.push(("filters", f));
+    }
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let list = client
+        .get_json(&format!("/containers/json?{}", query(&pairs)))
+        .await?;
+    let mut rows = Vec::new();
+    for c in list.as_array().cloned().unwrap_or_default() {
+        let id = c["Id"].as_str().unwrap_or("");
+        let cmd = c["Command"].as_str().unwrap_or("");
+        let names: Vec<String> = c["Names"]
+            .as_array()
+            .map(|n| {
+                n.iter()
+                    .filter_map(|x| x.as_str())
+                    .map(|x| x.trim_start_matches('/').to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let image = c["Image"].as_str().unwrap_or("");
+        let image = if !a.no_trunc && image.starts_with("sha256:") {
+            short_id(image)
+        } else {
+            image.to_string()
+        };
+        let size = if a.size {
+            format!(
+                "{} (virtual {})",
+                berth_format::human_size(c["SizeRw"].as_u64().unwrap_or(0)),
+                berth_format::human_size(c["SizeRootFs"].as_u64().unwrap_or(0))
+            )
+        } else {
+            String::new()
+        };
+        let labels = c["Labels"].clone();
+        rows.push(json!({
+            "ID": if a.no_trunc { id.to_string() } else { short_id(id) },
+            "Image": image,
+            "Command": if a.no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(cmd, 20)) },
+            "CreatedAt": chrono::DateTime::from_timestamp(c["Created"].as_i64().unwrap_or(0), 0)
+                .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %z %Z").to_string())
+                .unwrap_or_default(),
+            "RunningFor": berth_format::time_ago(c["Created"].as_i64().unwrap_or(0)),
+            "Ports": "",
+            "State": c["State"],
+            "Status": c["Status"],
+            "Size": size,
+            "Names": names.join(","),
+            "Labels": labels.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+            "Mounts": "",
+            "Networks": "",
+        }));
+    }
+    if a.quiet {
+        for r in rows {
+            println!("{}", r["ID"].as_str().unwrap_or(""));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let headers = json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT",
+        "RunningFor": "CREATED", "Ports": "PORTS", "State": "STATE", "Status": "STATUS", "Size": "SIZE",
+        "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS"});
+    let default = if a.size {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}\t{{.Size}}"
+    } else {
+        "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+    };
+    print_list(a.format.as_deref(), default, headers, &rows)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ts_param(v: &str) -> Result<String, CmdError> {
+    let now = chrono::Utc::now();
+    let now_ns =
+        i128::from(now.timestamp()) * 1_000_000_000 + i128::from(now.timestamp_subsec_nanos());
+    let t = berth_format::parse_timestamp(v, now_ns)?;
+    Ok(format!(
+        "{}.{:09}",
+        t.div_euclid(1_000_000_000),
+        t.rem_euclid(1_000_000_000)
+    ))
+}
+
+pub async fn logs(client: &Client, a: &LogsArgs) -> Result<ExitCode, CmdError> {
+    let c = client
+        .get_json(&format!("/containers/{}/json", a.container))
+        .await?;
+    let tty = c["Config"]["Tty"].as_bool() == Some(true);
+    let mut q: Vec<(&str, String)> = vec![
+        ("stdout", "1".into()),
+        ("stderr", "1".into()),
+        ("tail", a.tail.clone()),
+    ];
+    if a.follow {
+        q.push(("follow", "1".into()));
+    }
+    if a.timestamps {
+        q.push(("timestamps", "1".into()));
+    }
+    if let Some(s) = &a.since {
+        q.push(("since", ts_param(s)?));
+    }
+    if let Some(u) = &a.until {
+        q.push(("until", ts_param(u)?));
+    }
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let resp = client
+        .request(
+            Method::GET,
+            &format!("/containers/{}/logs?{}", a.container, query(&pairs)),
+            empty(),
+            None,
+        )
+        .await?;
+    let mut stream = Box::pin(berth_api::client::body_stream(resp));
+    let mut buf: Vec<u8> = Vec::new();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if tty {
+            stdout.lock().write_all(&chunk)?;
+            continue;
+        }
+        buf.extend_from_slice(&chunk);
+        while buf.len() >= 8 {
+            let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+            if buf.len() < 8 + len {
+                break;
+            }
+            let sid = buf[0];
+            let data = buf[8..8 + len].to_vec();
+            buf.drain(..8 + len);
+            if sid == 2 {
+                let mut e = stderr.lock();
+                e.write_all(&data)?;
+                e.flush()?;
+            } else {
+                let mut o = stdout.lock();
+                o.write_all(&data)?;
+                o.flush()?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn inspect(
+    client: &Client,
+    format: Option<&str>,
+    names: &[String],
+    size: bool,
+) -> Result<ExitCode, CmdError> {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        let path = format!("/containers/{n}/json{}", if size { "?size=1" } else { "" });
+        match client.get_json(&path).await {
+            Ok(v) => found.push(v),
+            Err(ClientError::Daemon {
+                status: 404,
+                message,
+            }) => errors.push(format!("Error: {message}")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match format {
+        Some(f) => print_each(f, &found)?,
+        None => println!("{}", pretty(&Value::Array(found))),
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+pub async fn prune(client: &Client, a: &ContainerPrune) -> Result<ExitCode, CmdError> {
+    if !a.force {
+        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        if !matches!(line.trim().to_lowercase().as_str(), "y" | "yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let q = match filters_json(&a.filter)? {
+        Some(f) => format!("?{}", query(&[("filters", &f)])),
+        None => String::new(),
+    };
+    let v = client
+        .call_json(Method::POST, &format!("/containers/prune{q}"), None)
+        .await?;
+    let ids = v["ContainersDeleted"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !ids.is_empty() {
+        println!("Deleted Containers:");
+        for i in ids {
+            println!("{}", i.as_str().unwrap_or(""));
+        }
+        println!();
+    }
+    println!(
+        "Total reclaimed space: {}",
+        berth_format::human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0))
+    );
+    Ok(ExitCode::SUCCESS)
+}

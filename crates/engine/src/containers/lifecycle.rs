@@ -1,0 +1,901 @@
+//! The lifecycle of a container: start (through a `berth shim`), stop,
+//! kill, restart, remove, wait, the monitor that learns of exits, restart
+//! policies, and recovery of running containers when the daemon restarts.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_runtime::shim::{self, ExitStatus, StartReport};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+
+use super::spec::signal_number;
+use super::{ContainerRecord, CONTAINERS};
+use crate::error::{io_context, EngineError, ErrorKind, Result};
+use crate::events::attrs;
+use crate::images::now_rfc3339;
+use crate::Engine;
+
+/// What waiters see of a container: bumped on every state change.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gen {
+    /// Change counter.
+    pub seq: u64,
+    /// Running now.
+    pub running: bool,
+    /// Exits seen so far.
+    pub exits: u64,
+    /// Exit code of the last exit.
+    pub exit_code: i64,
+    /// The shim has created the container and waits for attaches + start.
+    pub created_in_shim: bool,
+    /// The record is gone.
+    pub removed: bool,
+}
+
+/// A wait in progress (see [`Engine::wait_handle`]).
+pub struct WaitHandle {
+    id: String,
+    rx: watch::Receiver<Gen>,
+    start: Gen,
+    running_now: bool,
+    exit_code: i64,
+    condition: WaitCondition,
+}
+
+/// `wait` conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitCondition {
+    /// Return at once if not running, else at the next exit.
+    NotRunning,
+    /// The next exit.
+    NextExit,
+    /// Removal.
+    Removed,
+}
+
+impl WaitCondition {
+    /// Parses `?condition=`.
+    pub fn parse(s: Option<&str>) -> Result<Self> {
+        match s.unwrap_or("") {
+            "" | "not-running" => Ok(WaitCondition::NotRunning),
+            "next-exit" => Ok(WaitCondition::NextExit),
+            "removed" => Ok(WaitCondition::Removed),
+            other => Err(EngineError::invalid(format!(
+                "invalid condition: \"{other}\""
+            ))),
+        }
+    }
+}
+
+fn restart_delay(n: u64) -> Duration {
+    let ms = 100u64.saturating_mul(1u64 << n.min(10));
+    Duration::from_millis(ms.min(60_000))
+}
+
+impl Engine {
+    fn watch_sender(&self, id: &str) -> watch::Sender<Gen> {
+        let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
+        w.entry(id.to_string())
+            .or_insert_with(|| watch::channel(Gen::default()).0)
+            .clone()
+    }
+
+    /// Subscribes to a container's state changes.
+    pub fn watch_container(&self, id: &str) -> watch::Receiver<Gen> {
+        self.watch_sender(id).subscribe()
+    }
+
+    fn notify(&self, rec: &ContainerRecord, f: impl FnOnce(&mut Gen)) {
+        let tx = self.watch_sender(&rec.id);
+        tx.send_modify(|g| {
+            g.seq += 1;
+            g.running = rec.state.running;
+            f(g);
+        });
+    }
+
+    fn set_state(&self, rec: &ContainerRecord) -> Result<()> {
+        self.save_container(rec)
+    }
+
+    fn shim_request(&self, id: &str, req: &Value, timeout: Duration) -> Result<Value> {
+        let bundle = self.bundle_dir(id);
+        let mut s = shim::connect(&bundle, req).map_err(|e| {
+            EngineError::internal(format!("cannot reach the shim of container {id}: {e}"))
+        })?;
+        s.set_read_timeout(Some(timeout)).ok();
+        let mut line = String::new();
+        BufReader::new(&mut s)
+            .read_line(&mut line)
+            .map_err(|e| EngineError::internal(format!("shim of container {id}: {e}")))?;
+        serde_json::from_str(line.trim()).map_err(|e| {
+            EngineError::internal(format!("shim of container {id}: bad reply {line:?}: {e}"))
+        })
+    }
+
+    /// `POST /containers/{id}/start`.
+    pub fn start_container(self: &Arc<Self>, name: &str) -> Result<()> {
+        let rec = self.resolve_container(name)?;
+        if rec.state.running && !rec.state.restarting {
+            return Err(EngineError::new(
+                ErrorKind::NotModified,
+                "container already started",
+            ));
+        }
+        if rec.state.status == "removing" {
+            return Err(EngineError::conflict(format!(
+                "container {} is marked for removal and cannot be started",
+                rec.id
+            )));
+        }
+        let mut rec = rec;
+        rec.manually_stopped = false;
+        match self.launch(&mut rec) {
+            Ok(()) => Ok(()),
+            Err((e, code)) => {
+                self.unmount_rootfs(&rec.id);
+                rec.state.running = false;
+                rec.state.restarting = false;
+                rec.state.pid = 0;
+                rec.state.error = e.message.clone();
+                if let Some(c) = code {
+                    rec.state.exit_code = c;
+                }
+                if rec.state.status != "exited" {
+                    rec.state.status = if rec.has_been_started {
+                        "exited".into()
+                    } else {
+                        "created".into()
+                    };
+                }
+                let _ = self.set_state(&rec);
+                self.notify(&rec, |g| g.created_in_shim = false);
+                if rec.host_config["AutoRemove"].as_bool() == Some(true) {
+                    let _ = self.remove_container(&rec.id, true, true);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Mounts, writes the bundle, runs the shim, lets attaches connect,
+    /// starts the process; on failure returns the error and Docker's exit
+    /// code for it.
+    fn launch(
+        self: &Arc<Self>,
+        rec: &mut ContainerRecord,
+    ) -> std::result::Result<(), (EngineError, Option<i64>)> {
+        let plain = |e: EngineError| (e, None);
+        let dirs = self.container_dirs(&rec.id);
+        let rootfs = self.mount_rootfs(rec).map_err(plain)?;
+        self.write_etc_files(rec).map_err(plain)?;
+        let spec = self.runtime_spec(rec, &rootfs).map_err(plain)?;
+        let oci = berth_runtime::spec::build(&spec);
+        berth_runtime::spec::validate(&oci).map_err(|e| plain(EngineError::internal(e)))?;
+        std::fs::create_dir_all(&dirs.bundle)
+            .map_err(io_context(format!("creating {}", dirs.bundle.display())))
+            .map_err(plain)?;
+        for stale in ["exit.json", "shim.sock"] {
+            let _ = std::fs::remove_file(dirs.bundle.join(stale));
+        }
+        let cfg_path = dirs.bundle.join("config.json");
+        let tmp = dirs.bundle.join("config.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&oci).unwrap_or_default())
+            .and_then(|_| std::fs::rename(&tmp, &cfg_path))
+            .map_err(io_context(format!("writing {}", cfg_path.display())))
+            .map_err(plain)?;
+        // The daemon's own binary, even if it was replaced on disk since.
+        let exe = std::path::PathBuf::from("/proc/self/exe");
+        let log_cfg = &rec.host_config["LogConfig"]["Config"];
+        let mut cmd = Command::new(exe);
+        cmd.arg("shim")
+            .arg("--id")
+            .arg(&rec.id)
+            .arg("--bundle")
+            .arg(&dirs.bundle)
+            .arg("--state-root")
+            .arg(self.config.exec_root.join("runtime"))
+            .arg("--log")
+            .arg(&dirs.log);
+        if let Some(sz) = log_cfg["max-size"].as_str() {
+            cmd.arg("--log-max-size").arg(sz);
+        }
+        if let Some(n) = log_cfg["max-file"].as_str() {
+            cmd.arg("--log-max-file").arg(n);
+        }
+        if rec.config["OpenStdin"].as_bool() == Some(true) {
+            cmd.arg("--stdin");
+            if rec.config["StdinOnce"].as_bool() == Some(true) {
+                cmd.arg("--stdin-once");
+            }
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(io_context("starting the shim"))
+            .map_err(plain)?;
+        let stdout = child.stdout.take();
+        // The shim forks at once; its first process exits right away.
+        let _ = child.wait();
+        let mut line = String::new();
+        if let Some(out) = stdout {
+            let _ = BufReader::new(out).take(1 << 20).read_line(&mut line);
+        }
+        let report: StartReport = serde_json::from_str(line.trim()).map_err(|_| {
+            plain(EngineError::internal(format!(
+                "the shim of container {} failed before reporting (see {})",
+                rec.id,
+                dirs.bundle.join("shim.log").display()
+            )))
+        })?;
+        if let Some(err) = report.error {
+            let code = report.exit_code.map(i64::from);
+            let kind = if matches!(code, Some(126) | Some(127)) {
+                ErrorKind::InvalidArgument
+            } else {
+                ErrorKind::Internal
+            };
+            return Err((EngineError::new(kind, err), code));
+        }
+        let pid = report.pid.unwrap_or(0);
+        // Let waiting attaches connect before the process runs.
+        self.notify(rec, |g| g.created_in_shim = true);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.pending_attaches(&rec.id) > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let reply = self
+            .shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(60))
+            .map_err(plain)?;
+        if let Some(e) = reply["error"].as_str() {
+            return Err((EngineError::internal(e.to_string()), None));
+        }
+        rec.state = super::State {
+            status: "running".into(),
+            running: true,
+            pid: i64::from(pid),
+            started_at: now_rfc3339(),
+            finished_at: rec.state.finished_at.clone(),
+            exit_code: 0,
+            health: rec
+                .config
+                .get("Healthcheck")
+                .filter(|h| !h.is_null())
+                .map(|_| json!({"Status": "starting", "FailingStreak": 0, "Log": []})),
+            ..Default::default()
+        };
+        rec.has_been_started = true;
+        self.set_state(rec).map_err(plain)?;
+        self.notify(rec, |g| g.created_in_shim = false);
+        self.container_event(rec, "start", BTreeMap::new());
+        self.spawn_monitor(&rec.id);
+        Ok(())
+    }
+
+    fn pending_attaches(&self, id: &str) -> usize {
+        self.attach_pending
+            .lock()
+            .map(|m| m.get(id).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Counts an attach that waits for the container's start.
+    pub fn attach_waiting(&self, id: &str, delta: isize) {
+        if let Ok(mut m) = self.attach_pending.lock() {
+            let n = m.entry(id.to_string()).or_insert(0);
+            *n = (*n as isize + delta).max(0) as usize;
+            if *n == 0 {
+                m.remove(id);
+            }
+        }
+    }
+
+    /// Watches the shim of a running container; handles its exit.
+    pub(crate) fn spawn_monitor(self: &Arc<Self>, id: &str) {
+        let engine = self.clone();
+        let id = id.to_string();
+        let bundle = self.bundle_dir(&id);
+        self.rt.spawn(async move {
+            let status = async {
+                let mut s = tokio::net::UnixStream::connect(shim::socket_path(&bundle))
+                    .await
+                    .ok()?;
+                s.write_all(b"{\"op\":\"wait\"}\n").await.ok()?;
+                let mut r = tokio::io::BufReader::new(s);
+                let mut line = String::new();
+                r.read_line(&mut line).await.ok()?;
+                serde_json::from_str::<ExitStatus>(line.trim()).ok()
+            }
+            .await;
+            let status = match status {
+                Some(s) => s,
+                None => {
+                    // The shim went away without answering: look for its record.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    shim::read_exit(&bundle).unwrap_or(ExitStatus {
+                        exit_code: 255,
+                        oom_killed: false,
+                        finished_at: now_rfc3339(),
+                    })
+                }
+            };
+            let e = engine.clone();
+            let _ = tokio::task::spawn_blocking(move || e.on_exit(&id, status)).await;
+        });
+    }
+
+    /// Records an exit and applies the restart policy or `--rm`.
+    pub(crate) fn on_exit(self: &Arc<Self>, id: &str, status: ExitStatus) {
+        let Ok(mut rec) = self.resolve_container(id) else {
+            return;
+        };
+        if !rec.state.running {
+            return;
+        }
+        self.unmount_rootfs(id);
+        rec.state.running = false;
+        rec.state.paused = false;
+        rec.state.pid = 0;
+        rec.state.exit_code = i64::from(status.exit_code);
+        rec.state.oom_killed = status.oom_killed;
+        rec.state.finished_at = status.finished_at.clone();
+        rec.state.status = "exited".into();
+        if let Some(h) = rec.state.health.as_mut() {
+            h["Status"] = json!("unhealthy");
+        }
+        if status.oom_killed {
+            self.container_event(&rec, "oom", BTreeMap::new());
+        }
+        let duration = chrono::DateTime::parse_from_rfc3339(&rec.state.started_at)
+            .map(|t| (chrono::Utc::now().timestamp() - t.timestamp()).max(0))
+            .unwrap_or(0);
+        self.container_event(
+            &rec,
+            "die",
+            attrs([
+                ("exitCode", status.exit_code.to_string()),
+                ("execDuration", duration.to_string()),
+            ]),
+        );
+        let policy = rec.host_config["RestartPolicy"]["Name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let max = rec.host_config["RestartPolicy"]["MaximumRetryCount"]
+            .as_u64()
+            .unwrap_or(0);
+        let restart = !rec.manually_stopped
+            && match policy.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => status.exit_code != 0 && (max == 0 || rec.restart_count < max),
+                _ => false,
+            };
+        let auto_remove = rec.host_config["AutoRemove"].as_bool() == Some(true);
+        if restart {
+            rec.state.restarting = true;
+            rec.state.status = "restarting".into();
+            rec.state.running = true;
+            let delay = restart_delay(if duration >= 10 { 0 } else { rec.restart_count });
+            rec.restart_count += 1;
+            let _ = self.set_state(&rec);
+            self.notify(&rec, |g| {
+                g.exits += 1;
+                g.exit_code = i64::from(status.exit_code);
+            });
+            let engine = self.clone();
+            let id = id.to_string();
+            self.rt.spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tokio::task::spawn_blocking(move || {
+                    let Ok(rec) = engine.resolve_container(&id) else {
+                        return;
+                    };
+                    if !rec.state.restarting {
+                        return;
+                    }
+                    if let Err(e) = engine.start_container(&id) {
+                        tracing::warn!("restarting container {id}: {e}");
+                    }
+                })
+                .await;
+            });
+            return;
+        }
+        rec.state.restarting = false;
+        let _ = self.set_state(&rec);
+        self.notify(&rec, |g| {
+            g.exits += 1;
+            g.exit_code = i64::from(status.exit_code);
+        });
+        if auto_remove {
+            if let Err(e) = self.remove_container(id, true, true) {
+                tracing::warn!("auto-removing container {id}: {e}");
+            }
+        }
+    }
+
+    fn wait_until(&self, id: &str, timeout: Duration, pred: impl Fn(&Gen) -> bool) -> bool {
+        let mut rx = self.watch_container(id);
+        let rt = self.rt.clone();
+        rt.block_on(async {
+            tokio::time::timeout(timeout, rx.wait_for(|g| pred(g)))
+                .await
+                .is_ok_and(|r| r.is_ok())
+        })
+    }
+
+    /// Sends a signal to the container's init through its shim.
+    fn signal(&self, rec: &ContainerRecord, sig: i32) -> Result<()> {
+        let reply = self.shim_request(
+            &rec.id,
+            &json!({"op": "kill", "signal": sig}),
+            Duration::from_secs(10),
+        )?;
+        if let Some(e) = reply["error"].as_str() {
+            return Err(EngineError::internal(format!(
+                "Cannot kill container: {}: {e}",
+                rec.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/stop`: the stop signal, then SIGKILL after the
+    /// timeout. Returns false when it was not running (304).
+    pub fn stop_container(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<bool> {
+        let mut rec = self.resolve_container(name)?;
+        if rec.state.restarting {
+            rec.manually_stopped = true;
+            rec.state.restarting = false;
+            rec.state.running = false;
+            rec.state.status = "exited".into();
+            self.set_state(&rec)?;
+            self.notify(&rec, |_| {});
+            self.container_event(&rec, "stop", BTreeMap::new());
+            return Ok(true);
+        }
+        if !rec.state.running {
+            return Ok(false);
+        }
+        rec.manually_stopped = true;
+        self.set_state(&rec)?;
+        let sig_name = signal
+            .map(String::from)
+            .or_else(|| {
+                rec.config["StopSignal"]
+                    .as_str()
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| "SIGTERM".into());
+        let sig = signal_number(&sig_name)
+            .ok_or_else(|| EngineError::invalid(format!("Invalid signal: {sig_name}")))?;
+        let secs = timeout
+            .or_else(|| rec.config["StopTimeout"].as_i64())
+            .unwrap_or(10);
+        let exits = self.watch_container(&rec.id).borrow().exits;
+        if rec.state.paused {
+            let _ = self.unpause_container(&rec.id);
+        }
+        self.container_event(&rec, "kill", attrs([("signal", sig.to_string())]));
+        let _ = self.signal(&rec, sig);
+        let gone = |g: &Gen| g.exits > exits || !g.running;
+        let stopped = secs >= 0 && self.wait_until(&rec.id, Duration::from_secs(secs as u64), gone);
+        if !stopped {
+            self.container_event(&rec, "kill", attrs([("signal", "9".to_string())]));
+            let _ = self.signal(&rec, 9);
+            if !self.wait_until(&rec.id, Duration::from_secs(30), gone) {
+                return Err(EngineError::internal(format!(
+                    "container {} did not stop after SIGKILL",
+                    rec.id
+                )));
+            }
+        }
+        if let Ok(rec) = self.resolve_container(&rec.id) {
+            self.container_event(&rec, "stop", BTreeMap::new());
+        }
+        Ok(true)
+    }
+
+    /// `POST /containers/{id}/kill`.
+    pub fn kill_container(self: &Arc<Self>, name: &str, signal: Option<&str>) -> Result<()> {
+        let mut rec = self.resolve_container(name)?;
+        let sig_name = signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL");
+        let sig = signal_number(sig_name)
+            .ok_or_else(|| EngineError::invalid(format!("Invalid signal: {sig_name}")))?;
+        if !rec.state.running || rec.state.restarting {
+            return Err(EngineError::conflict(format!(
+                "Cannot kill container: {name}: container {} is not running",
+                rec.id
+            )));
+        }
+        if sig == 9 || sig == 15 {
+            rec.manually_stopped = true;
+            self.set_state(&rec)?;
+        }
+        self.container_event(&rec, "kill", attrs([("signal", sig.to_string())]));
+        self.signal(&rec, sig)
+    }
+
+    /// `POST /containers/{id}/restart`.
+    pub fn restart_container(
+        self: &Arc<Self>,
+        name: &str,
+        timeout: Option<i64>,
+        signal: Option<&str>,
+    ) -> Result<()> {
+        let rec = self.resolve_container(name)?;
+        self.stop_container(&rec.id, timeout, signal)?;
+        self.start_container(&rec.id)?;
+        if let Ok(rec) = self.resolve_container(&rec.id) {
+            self.container_event(&rec, "restart", BTreeMap::new());
+        }
+        Ok(())
+    }
+
+    /// `DELETE /containers/{id}`.
+    pub fn remove_container(
+        self: &Arc<Self>,
+        name: &str,
+        force: bool,
+        _volumes: bool,
+    ) -> Result<()> {
+        let mut rec = self.resolve_container(name)?;
+        if rec.state.running && !rec.state.restarting {
+            if !force {
+                return Err(EngineError::conflict(format!(
+                    "cannot remove container \"{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            rec.manually_stopped = true;
+            self.set_state(&rec)?;
+            let exits = self.watch_container(&rec.id).borrow().exits;
+            self.container_event(&rec, "kill", attrs([("signal", "9".to_string())]));
+            let _ = self.signal(&rec, 9);
+            if !self.wait_until(&rec.id, Duration::from_secs(30), |g| {
+                g.exits > exits || !g.running
+            }) {
+                return Err(EngineError::internal(format!(
+                    "container {} did not die after SIGKILL",
+                    rec.id
+                )));
+            }
+            rec = self.resolve_container(&rec.id)?;
+        }
+        rec.state.status = "removing".into();
+        rec.state.restarting = false;
+        self.set_state(&rec)?;
+        if let Err(e) = self.remove_container_files(&rec.id) {
+            rec.state.status = "dead".into();
+            rec.state.dead = true;
+            let _ = self.set_state(&rec);
+            return Err(e);
+        }
+        self.store.write(|tx| tx.delete(CONTAINERS, &rec.id))?;
+        self.container_event(&rec, "destroy", BTreeMap::new());
+        let tx = self.watch_sender(&rec.id);
+        tx.send_modify(|g| {
+            g.seq += 1;
+            g.running = false;
+            g.removed = true;
+        });
+        if let Ok(mut w) = self.watches.lock() {
+            w.remove(&rec.id);
+        }
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/wait`: the exit code once `condition` holds.
+    pub async fn wait_container(
+        self: &Arc<Self>,
+        name: &str,
+        condition: WaitCondition,
+    ) -> Result<i64> {
+        let h = self.wait_handle(name, condition)?;
+        self.wait_finish(h).await
+    }
+
+    /// The first half of a wait: resolves the container and subscribes to
+    /// its state at once (so an exit right after cannot be missed).
+    pub fn wait_handle(&self, name: &str, condition: WaitCondition) -> Result<WaitHandle> {
+        let rec = self.resolve_container(name)?;
+        let rx = self.watch_container(&rec.id);
+        let start = rx.borrow().clone();
+        Ok(WaitHandle {
+            id: rec.id,
+            rx,
+            start,
+            running_now: rec.state.running,
+            exit_code: rec.state.exit_code,
+            condition,
+        })
+    }
+
+    /// The second half of a wait: the exit code once the condition holds.
+    pub async fn wait_finish(self: &Arc<Self>, h: WaitHandle) -> Result<i64> {
+        let WaitHandle {
+            id,
+            mut rx,
+            start,
+            running_now,
+            exit_code,
+            condition,
+        } = h;
+        match condition {
+            WaitCondition::NotRunning if !running_now => Ok(exit_code),
+            WaitCondition::NotRunning | WaitCondition::NextExit => {
+                let g = rx
+                    .wait_for(|g| g.exits > start.exits || g.removed)
+                    .await
+                    .map_err(|_| EngineError::internal("daemon shutting down"))?
+                    .clone();
+                if g.exits > start.exits {
+                    return Ok(g.exit_code);
+                }
+                Ok(self
+                    .resolve_container(&id)
+                    .map(|r| r.state.exit_code)
+                    .unwrap_or(g.exit_code))
+            }
+            WaitCondition::Removed => {
+                let mut last = exit_code;
+                loop {
+                    let g = rx.borrow().clone();
+                    if g.exits > start.exits {
+                        last = g.exit_code;
+                    }
+                    if g.removed {
+                        return Ok(last);
+                    }
+                    if rx.changed().await.is_err() {
+                        return Ok(last);
+                    }
+                }
+            }
+        }
+    }
+
+    /// At daemon start: reconnects to the shims of running containers,
+    /// records the exits that happened meanwhile, and starts containers
+    /// whose restart policy asks for it.
+    pub fn recover_containers(self: &Arc<Self>) {
+        let Ok(recs) = self.container_records() else {
+            return;
+        };
+        for rec in recs {
+            let bundle = self.bundle_dir(&rec.id);
+            if rec.state.running || rec.state.restarting {
+                let alive =
+                    std::os::unix::net::UnixStream::connect(shim::socket_path(&bundle)).is_ok();
+                if alive {
+                    tracing::info!(
+                        "container {} is still running; watching it again",
+                        &rec.id[..12]
+                    );
+                    self.spawn_monitor(&rec.id);
+                    continue;
+                }
+                let status = shim::read_exit(&bundle).unwrap_or(ExitStatus {
+                    exit_code: 255,
+                    oom_killed: false,
+                    finished_at: now_rfc3339(),
+                });
+                let mut r = rec.clone();
+                r.state.running = true;
+                r.state.restarting = false;
+                let _ = self.set_state(&r);
+                self.on_exit(&rec.id, status);
+                continue;
+            }
+            let policy = rec.host_config["RestartPolicy"]["Name"]
+                .as_str()
+                .unwrap_or("");
+            let wanted = rec.has_been_started
+                && (policy == "always" || (policy == "unless-stopped" && !rec.manually_stopped));
+            if wanted && rec.state.status == "exited" {
+                if let Err(e) = self.start_container(&rec.id) {
+                    tracing::warn!("starting container {} at daemon start: {e}", &rec.id[..12]);
+                }
+            }
+        }
+    }
+
+    /// `POST /containers/{id}/pause` (cgroup freezer).
+    pub fn pause_container(self: &Arc<Self>, name: &str) -> Result<()> {
+        let mut rec = self.resolve_container(name)?;
+        if !rec.state.running {
+            return Err(EngineError::conflict(format!(
+                "Container {} is not running",
+                rec.id
+            )));
+        }
+        if rec.state.paused {
+            return Err(EngineError::conflict(format!(
+                "Container {} is already paused",
+                rec.id
+            )));
+        }
+        self.freeze(&rec.id, true)?;
+        rec.state.paused = true;
+        rec.state.status = "paused".into();
+        self.set_state(&rec)?;
+        self.container_event(&rec, "pause", BTreeMap::new());
+        Ok(())
+    }
+
+    /// `POST /containers/{id}/unpause`.
+    pub fn unpause_container(self: &Arc<Self>, name: &str) -> Result<()> {
+        let mut rec = self.resolve_container(name)?;
+        if !rec.state.paused {
+            return Err(EngineError::conflict(format!(
+                "Container {} is not paused",
+                rec.id
+            )));
+        }
+        self.freeze(&rec.id, false)?;
+        rec.state.paused = false;
+        rec.state.status = "running".into();
+        self.set_state(&rec)?;
+        self.container_event(&rec, "unpause", BTreeMap::new());
+        Ok(())
+    }
+
+    fn freeze(&self, id: &str, frozen: bool) -> Result<()> {
+        let v1 = format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state");
+        let v2 = format!("/sys/fs/cgroup/berth/{id}/cgroup.freeze");
+        let r = if std::path::Path::new(&v1).exists() {
+            std::fs::write(&v1, if frozen { "FROZEN" } else { "THAWED" })
+        } else {
+            std::fs::write(&v2, if frozen { "1" } else { "0" })
+        };
+        r.map_err(|e| EngineError::internal(format!("freezing container {id}: {e}")))
+    }
+}
+
+/// Counts an attach waiting for its container to start; uncounted on drop.
+pub struct AttachGuard {
+    engine: Arc<Engine>,
+    id: String,
+    active: bool,
+}
+
+impl AttachGuard {
+    fn release(&mut self) {
+        if self.active {
+            self.engine.attach_waiting(&self.id, -1);
+            self.active = false;
+        }
+    }
+}
+
+impl Drop for AttachGuard {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+impl Engine {
+    /// Registers an attach that may have to wait for the container's start.
+    pub fn attach_guard(self: &Arc<Self>, id: &str) -> AttachGuard {
+        self.attach_waiting(id, 1);
+        AttachGuard {
+            engine: self.clone(),
+            id: id.to_string(),
+            active: true,
+        }
+    }
+
+    /// Connects to the container's shim for its stdio. A container that is
+    /// not running yet is waited for: the attach joins between the shim's
+    /// create and start, so it sees all the output.
+    pub async fn attach_stream(
+        self: &Arc<Self>,
+        id: &str,
+        stdin: bool,
+        stdout: bool,
+        stderr: bool,
+        mut guard: AttachGuard,
+    ) -> Result<tokio::net::UnixStream> {
+        let mut rx = self.watch_container(id);
+        let rec = self.resolve_container(id)?;
+        if !rec.state.running || rec.state.restarting {
+            let g = rx
+                .wait_for(|g| g.created_in_shim || g.removed)
+                .await
+                .map_err(|_| EngineError::internal("daemon shutting down"))?
+                .clone();
+            if g.removed {
+                return Err(EngineError::not_found(format!("No such container: {id}")));
+            }
+        }
+        let bundle = self.bundle_dir(id);
+        let mut s = tokio::net::UnixStream::connect(shim::socket_path(&bundle))
+            .await
+            .map_err(|e| EngineError::internal(format!("attaching to container {id}: {e}")))?;
+        let req = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr});
+        s.write_all(format!("{req}\n").as_bytes())
+            .await
+            .map_err(|e| EngineError::internal(format!("attaching to container {id}: {e}")))?;
+        // The acknowledgement line, read a byte at a time so nothing of the
+        // stream that follows is consumed.
+        let mut ack = Vec::new();
+        loop {
+            let mut b = [0u8; 1];
+            let n = tokio::io::AsyncReadExt::read(&mut s, &mut b)
+                .await
+                .map_err(|e| EngineError::internal(format!("attaching to container {id}: {e}")))?;
+            if n == 0 || b[0] == b'\n' || ack.len() > 4096 {
+                break;
+            }
+            ack.push(b[0]);
+        }
+        guard.release();
+        Ok(s)
+    }
+
+    /// `POST /containers/prune`: removes stopped containers.
+    pub fn prune_containers(self: &Arc<Self>, filters: Option<&str>) -> Result<(Vec<String>, u64)> {
+        let f = crate::images::parse_filters(filters)?;
+        for k in f.keys() {
+            if !["until", "label", "label!"].contains(&k.as_str()) {
+                return Err(EngineError::invalid(format!("invalid filter '{k}'")));
+            }
+        }
+        let until = f
+            .get("until")
+            .and_then(|v| v.first())
+            .map(|u| {
+                crate::images::parse_go_duration(u)
+                    .map(|d| chrono::Utc::now().timestamp() - d)
+                    .or_else(|| u.parse().ok())
+            })
+            .map(|o| o.ok_or_else(|| EngineError::invalid("invalid filter 'until'")))
+            .transpose()?;
+        let mut ids = Vec::new();
+        let mut space = 0;
+        for c in self.container_records()? {
+            if c.state.running {
+                continue;
+            }
+            let created = chrono::DateTime::parse_from_rfc3339(&c.created)
+                .map(|t| t.timestamp())
+                .unwrap_or(0);
+            if until.is_some_and(|u| created >= u) {
+                continue;
+            }
+            let labels = c.config.get("Labels").cloned().unwrap_or(json!({}));
+            let has = |l: &String| match l.split_once('=') {
+                Some((k, v)) => labels.get(k).and_then(|x| x.as_str()) == Some(v),
+                None => labels.get(l.as_str()).is_some(),
+            };
+            if !f.get("label").is_none_or(|ls| ls.iter().all(has))
+                || f.get("label!").is_some_and(|ls| ls.iter().any(has))
+            {
+                continue;
+            }
+            space += berth_snapshot::dir_size(&self.container_dirs(&c.id).upper).unwrap_or(0);
+            self.remove_container(&c.id, false, false)?;
+            ids.push(c.id);
+        }
+        self.events.publish(
+            "container",
+            "prune",
+            "",
+            attrs([("reclaimed", space.to_string())]),
+        );
+        Ok((ids, space))
+    }
+}

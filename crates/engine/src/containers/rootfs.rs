@@ -1,0 +1,260 @@
+//! A container's files: its overlay (image layers below, its own upper
+//! directory above), the mount of that overlay while it runs, and the files
+//! berth bind-mounts into it (`/etc/hostname`, `/etc/hosts`,
+//! `/etc/resolv.conf`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::ContainerRecord;
+use crate::error::{io_context, EngineError, Result};
+use crate::images::{ImageRecord, IMAGES};
+use crate::Engine;
+
+/// Where a container's files live.
+#[derive(Debug, Clone)]
+pub struct ContainerDirs {
+    /// `<data-root>/containers/<id>`.
+    pub root: PathBuf,
+    /// The container's writable layer.
+    pub upper: PathBuf,
+    /// overlayfs work directory.
+    pub work: PathBuf,
+    /// The mounted root filesystem.
+    pub merged: PathBuf,
+    /// json-file log.
+    pub log: PathBuf,
+    /// `<exec-root>/containers/<id>`: the OCI bundle and the shim's socket.
+    pub bundle: PathBuf,
+}
+
+impl ContainerDirs {
+    /// The layout for container `id`.
+    pub fn new(data_root: &Path, exec_root: &Path, id: &str) -> Self {
+        let root = data_root.join("containers").join(id);
+        ContainerDirs {
+            upper: root.join("upper"),
+            work: root.join("work"),
+            merged: root.join("merged"),
+            log: root.join(format!("{id}-json.log")),
+            bundle: exec_root.join("containers").join(id),
+            root,
+        }
+    }
+}
+
+/// The host's resolvers, without loopback ones (which mean nothing inside a
+/// container's own network namespace), as Docker does.
+fn host_resolv_conf(dns: &[String], search: &[String], options: &[String]) -> String {
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut out = String::new();
+    let mut servers = Vec::new();
+    let mut searches = Vec::new();
+    let mut opts = Vec::new();
+    for l in host.lines() {
+        let mut w = l.split_whitespace();
+        match w.next() {
+            Some("nameserver") => {
+                if let Some(s) = w.next() {
+                    if !s.starts_with("127.") && s != "::1" {
+                        servers.push(s.to_string());
+                    }
+                }
+            }
+            Some("search") | Some("domain") => searches.extend(w.map(String::from)),
+            Some("options") => opts.extend(w.map(String::from)),
+            _ => {}
+        }
+    }
+    if !dns.is_empty() {
+        servers = dns.to_vec();
+    }
+    if servers.is_empty() {
+        servers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
+    }
+    if !search.is_empty() {
+        searches = search.to_vec();
+    }
+    if !options.is_empty() {
+        opts = options.to_vec();
+    }
+    if !searches.is_empty() && searches != ["."] {
+        out.push_str(&format!("search {}\n", searches.join(" ")));
+    }
+    for s in servers {
+        out.push_str(&format!("nameserver {s}\n"));
+    }
+    if !opts.is_empty() {
+        out.push_str(&format!("options {}\n", opts.join(" ")));
+    }
+    out
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(|v| v.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Engine {
+    /// Creates a container's directories (at create time).
+    pub(crate) fn prepare_rootfs(&self, rec: &ContainerRecord, _image: &ImageRecord) -> Result<()> {
+        let d = self.container_dirs(&rec.id);
+        for p in [&d.upper, &d.work, &d.merged] {
+            fs::create_dir_all(p).map_err(io_context(format!("creating {}", p.display())))?;
+        }
+        Ok(())
+    }
+
+    /// Mounts the container's root filesystem (idempotent).
+    pub(crate) fn mount_rootfs(&self, rec: &ContainerRecord) -> Result<PathBuf> {
+        let d = self.container_dirs(&rec.id);
+        if berth_snapshot::mount::is_mounted(&d.merged) {
+            return Ok(d.merged);
+        }
+        let image: ImageRecord = self
+            .store
+            .get(IMAGES, &rec.image_id)?
+            .ok_or_else(|| EngineError::not_found(format!("No such image: {}", rec.image)))?;
+        let lowers: Vec<PathBuf> = image
+            .layers
+            .iter()
+            .rev()
+            .map(|l| self.layers.diff_dir(l))
+            .collect();
+        for l in &lowers {
+            if !l.is_dir() {
+                return Err(EngineError::internal(format!(
+                    "layer {} of image {} is missing from the store",
+                    l.display(),
+                    rec.image
+                )));
+            }
+        }
+        let empty = self.config.data_root.join("empty");
+        fs::create_dir_all(&empty).map_err(io_context("creating the empty layer"))?;
+        for p in [&d.upper, &d.work, &d.merged] {
+            fs::create_dir_all(p).map_err(io_context(format!("creating {}", p.display())))?;
+        }
+        berth_snapshot::mount::mount_overlay(&lowers, &d.upper, &d.work, &d.merged, &empty)
+            .map_err(|e| EngineError::internal(e.to_string()))?;
+        Ok(d.merged)
+    }
+
+    /// Unmounts the container's root filesystem (when it stops).
+    pub(crate) fn unmount_rootfs(&self, id: &str) {
+        let d = self.container_dirs(id);
+        if let Err(e) = berth_snapshot::mount::unmount(&d.merged) {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the
+    /// container (bind-mounted at start).
+    pub(crate) fn write_etc_files(&self, rec: &ContainerRecord) -> Result<()> {
+        let d = self.container_dirs(&rec.id);
+        let hostname = rec.config["Hostname"]
+            .as_str()
+            .unwrap_or(&rec.id[..12])
+            .to_string();
+        let domain = rec.config["Domainname"].as_str().unwrap_or("");
+        let hc = &rec.host_config;
+        let host_net = hc["NetworkMode"].as_str() == Some("host");
+        let write = |name: &str, content: String| -> Result<()> {
+            let p = d.root.join(name);
+            let tmp = d.root.join(format!(".{name}.tmp"));
+            fs::write(&tmp, content)
+                .and_then(|_| fs::rename(&tmp, &p))
+                .map_err(io_context(format!("writing {}", p.display())))
+        };
+        if host_net {
+            let h = fs::read_to_string("/etc/hostname").unwrap_or_else(|_| format!("{hostname}\n"));
+            write("hostname", h)?;
+            write(
+                "hosts",
+                fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            )?;
+            write(
+                "resolv.conf",
+                fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )?;
+            return Ok(());
+        }
+        write("hostname", format!("{hostname}\n"))?;
+        let fqdn = if domain.is_empty() {
+            hostname.clone()
+        } else {
+            format!("{hostname}.{domain} {hostname}")
+        };
+        let mut hosts = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for h in strings(hc.get("ExtraHosts")) {
+            let (name, ip) = match h
+                .split_once('=')
+                .or_else(|| h.rsplit_once(':').filter(|_| !h.contains('=')))
+            {
+                Some((n, ip)) => (n.to_string(), ip.trim_matches(['[', ']']).to_string()),
+                None => continue,
+            };
+            let ip = if ip == "host-gateway" {
+                "127.0.0.1".to_string()
+            } else {
+                ip
+            };
+            hosts.push_str(&format!("{ip}\t{name}\n"));
+        }
+        // With no network yet the container's own name resolves to loopback.
+        hosts.push_str(&format!("127.0.1.1\t{fqdn}\n"));
+        write("hosts", hosts)?;
+        write(
+            "resolv.conf",
+            host_resolv_conf(
+                &strings(hc.get("Dns")),
+                &strings(hc.get("DnsSearch")),
+                &strings(hc.get("DnsOptions")),
+            ),
+        )?;
+        Ok(())
+    }
+
+    /// Removes everything a container has on disk.
+    pub(crate) fn remove_container_files(&self, id: &str) -> Result<()> {
+        let d = self.container_dirs(id);
+        self.unmount_rootfs(id);
+        for p in [&d.root, &d.bundle] {
+            if p.exists() {
+                berth_snapshot::remove_tree(p)
+                    .map_err(io_context(format!("removing {}", p.display())))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_overrides() {
+        let r = host_resolv_conf(
+            &["1.1.1.1".into()],
+            &["example.com".into()],
+            &["ndots:2".into()],
+        );
+        assert_eq!(
+            r,
+            "search example.com\nnameserver 1.1.1.1\noptions ndots:2\n"
+        );
+        let r = host_resolv_conf(&[], &[], &[]);
+        assert!(r.contains("nameserver"), "{r}");
+        assert!(!r.contains("nameserver 127."), "{r}");
+    }
+}
