@@ -10,7 +10,7 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --locked --workspace --lib --bins --tests -- --test-threads="${BERTH_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
+cargo test --locked --no-fail-fast --workspace --lib --bins --tests -- --test-threads="${BERTH_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
 # One closing line for the whole run.
 awk '/^test result:/ {p+=$4; f+=$6; s+=$8} END {printf "%d passed, %d failed, %d skipped\n", p, f, s}' "$log"
 exit "$status"

@@ -169,7 +169,7 @@ fn berth_cli_lists_and_formats() {
     assert_eq!(out, "front\nback\n");
     let out = d.berth(&["inspect", "alpha:1", "nope"]);
     let err = fails(&out);
-    assert!(err.contains("Error: No such image: nope"), "{err}");
+    assert!(err.contains("Error: No such object: nope"), "{err}");
     // History.
     let out = ok(&d.berth(&["history", "alpha:1"]));
     assert!(out.starts_with("IMAGE          CREATED"), "{out}");

@@ -3,14 +3,14 @@
 //! container runs), then owns everything the container leaves behind: its
 //! stdout/stderr (written to the json-file log and to attached clients), its
 //! stdin, and its exit status (`exit.json`, written then renamed). It serves
-//! the daemon on `shim.sock` in the bundle directory, so a restarted daemon
+//! the daemon on its socket (see [`socket_path`]), so a restarted daemon
 //! reconnects to running containers.
 //!
 //! The container is created first (its init waits), the socket opens, and
 //! only `{"op":"start"}` lets it run: the daemon attaches clients in between,
 //! so not a byte of output is lost.
 //!
-//! Protocol on `shim.sock`: the client sends one JSON line, then
+//! Protocol on the socket: the client sends one JSON line, then
 //! - `{"op":"start"}`: `{"ok":true}` once the process runs, or `{"error":…}`;
 //! - `{"op":"wait"}`: one JSON line back when the container has exited;
 //! - `{"op":"kill","signal":N}`: `{"ok":true}` or `{"error":…}`;
@@ -35,7 +35,7 @@ use serde_json::{json, Value};
 pub struct ShimArgs {
     /// Container ID.
     pub id: String,
-    /// Bundle directory (holds config.json; gets shim.sock, exit.json).
+    /// Bundle directory (holds config.json; gets exit.json and shim.log).
     pub bundle: PathBuf,
     /// libcontainer's state root.
     pub state_root: PathBuf,
@@ -80,8 +80,16 @@ pub fn read_exit(bundle: &Path) -> Option<ExitStatus> {
 }
 
 /// The shim's socket path in a bundle.
+/// Unix socket paths are limited to 107 bytes, so the socket lives in a
+/// short directory beside the bundles (`<exec-root>/s/<16 hex>.sock`), not in
+/// the bundle itself.
 pub fn socket_path(bundle: &Path) -> PathBuf {
-    bundle.join("shim.sock")
+    let name: String = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(16).collect())
+        .unwrap_or_default();
+    let base = bundle.parent().and_then(|p| p.parent()).unwrap_or(bundle);
+    base.join("s").join(format!("{name}.sock"))
 }
 
 fn now() -> String {
@@ -525,6 +533,9 @@ pub fn run(args: ShimArgs) -> i32 {
         }
     };
     let sock_path = socket_path(&args.bundle);
+    if let Some(dir) = sock_path.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
     let _ = fs::remove_file(&sock_path);
     let listener = match UnixListener::bind(&sock_path) {
         Ok(l) => l,

@@ -219,8 +219,41 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // Containers outlive the daemon by design: remove them first.
+        if self.child.is_some() {
+            let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
+            let ids: Vec<String> = text(&ids.stdout).lines().map(String::from).collect();
+            if !ids.is_empty() {
+                let mut args = vec!["rm", "-f"];
+                args.extend(ids.iter().map(|s| s.as_str()));
+                let _ = self.berth(&args);
+            }
+        }
         self.kill9();
+        // Whatever is still mounted under our directory goes too.
+        let root = self.dir.path().display().to_string();
+        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+            let mut points: Vec<&str> = info
+                .lines()
+                .filter_map(|l| l.split(' ').nth(4))
+                .filter(|p| p.starts_with(&root))
+                .collect();
+            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+            for p in points {
+                let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
+            }
+        }
     }
+}
+
+/// Mount points whose path mentions `needle` (leak checks).
+pub fn mounts_with(needle: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(String::from)
+        .collect()
 }
 
 /// Sends a signal to a process.

@@ -81,7 +81,21 @@ impl Engine {
     fn watch_sender(&self, id: &str) -> watch::Sender<Gen> {
         let mut w = self.watches.lock().unwrap_or_else(|p| p.into_inner());
         w.entry(id.to_string())
-            .or_insert_with(|| watch::channel(Gen::default()).0)
+            .or_insert_with(|| {
+                // A new channel starts from the recorded state (after a
+                // daemon restart nothing has been announced yet).
+                let running = self
+                    .store
+                    .get::<ContainerRecord>(CONTAINERS, id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|r| r.state.running);
+                watch::channel(Gen {
+                    running,
+                    ..Gen::default()
+                })
+                .0
+            })
             .clone()
     }
 
@@ -180,9 +194,8 @@ impl Engine {
         std::fs::create_dir_all(&dirs.bundle)
             .map_err(io_context(format!("creating {}", dirs.bundle.display())))
             .map_err(plain)?;
-        for stale in ["exit.json", "shim.sock"] {
-            let _ = std::fs::remove_file(dirs.bundle.join(stale));
-        }
+        let _ = std::fs::remove_file(dirs.bundle.join("exit.json"));
+        let _ = std::fs::remove_file(shim::socket_path(&dirs.bundle));
         let cfg_path = dirs.bundle.join("config.json");
         let tmp = dirs.bundle.join("config.json.tmp");
         std::fs::write(&tmp, serde_json::to_vec_pretty(&oci).unwrap_or_default())
@@ -611,9 +624,13 @@ impl Engine {
     /// The first half of a wait: resolves the container and subscribes to
     /// its state at once (so an exit right after cannot be missed).
     pub fn wait_handle(&self, name: &str, condition: WaitCondition) -> Result<WaitHandle> {
-        let rec = self.resolve_container(name)?;
-        let rx = self.watch_container(&rec.id);
+        // Snapshot the change counter before reading the record: an exit is
+        // saved before it is announced, so it is either in the record we read
+        // or counted after our snapshot.
+        let id = self.resolve_container(name)?.id;
+        let rx = self.watch_container(&id);
         let start = rx.borrow().clone();
+        let rec = self.resolve_container(&id)?;
         Ok(WaitHandle {
             id: rec.id,
             rx,

@@ -228,6 +228,7 @@ impl Engine {
     pub(crate) fn remove_container_files(&self, id: &str) -> Result<()> {
         let d = self.container_dirs(id);
         self.unmount_rootfs(id);
+        let _ = fs::remove_file(berth_runtime::shim::socket_path(&d.bundle));
         for p in [&d.root, &d.bundle] {
             if p.exists() {
                 berth_snapshot::remove_tree(p)

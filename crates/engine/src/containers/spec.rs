@@ -99,10 +99,32 @@ fn normalize_cap(c: &str) -> String {
     }
 }
 
-/// Docker's capability arithmetic (defaults, `--cap-add`, `--cap-drop`, `ALL`).
+/// The capabilities this daemon may hand out: its own bounding set
+/// (`ALL_CAPABILITIES` is in kernel bit order). Hosts may lack some, e.g.
+/// `CAP_SYS_RESOURCE` on these build machines.
+pub fn host_capabilities() -> Vec<String> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    ALL_CAPABILITIES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bnd & (1u64 << i) != 0)
+        .map(|(_, c)| c.to_string())
+        .collect()
+}
+
+/// Docker's capability arithmetic (defaults, `--cap-add`, `--cap-drop`,
+/// `ALL`, `--privileged`), within what the daemon itself holds.
 pub fn capabilities(hc: &Value) -> Result<Vec<String>> {
+    let host = host_capabilities();
     if hc["Privileged"].as_bool() == Some(true) {
-        return Ok(ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect());
+        return Ok(host);
     }
     let adds: Vec<String> = strings(hc.get("CapAdd"))
         .iter()
@@ -117,12 +139,23 @@ pub fn capabilities(hc: &Value) -> Result<Vec<String>> {
             return Err(EngineError::invalid(format!("unknown capability: \"{c}\"")));
         }
     }
+    for a in adds.iter().filter(|c| *c != "ALL") {
+        if !host.contains(a) {
+            return Err(EngineError::invalid(format!(
+                "capability {a} is not available: the berth daemon does not hold it in its bounding set"
+            )));
+        }
+    }
     let mut caps: Vec<String> = if adds.iter().any(|c| c == "ALL") {
-        ALL_CAPABILITIES.iter().map(|s| s.to_string()).collect()
+        host.clone()
     } else if drops.iter().any(|c| c == "ALL") {
         Vec::new()
     } else {
-        DEFAULT_CAPABILITIES.iter().map(|s| s.to_string()).collect()
+        DEFAULT_CAPABILITIES
+            .iter()
+            .map(|s| s.to_string())
+            .filter(|c| host.contains(c))
+            .collect()
     };
     if !adds.iter().any(|c| c == "ALL") {
         caps.retain(|c| !drops.contains(c));
@@ -540,7 +573,8 @@ fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
                 })?,
         };
     }
-    let mut extra = Vec::new();
+    // As containerd does, the primary group is a supplementary group too.
+    let mut extra = vec![gid];
     if !name.is_empty() {
         for l in group.lines() {
             let f: Vec<&str> = l.split(':').collect();
@@ -906,8 +940,8 @@ mod tests {
         );
         assert!(capabilities(&json!({"CapAdd": ["CAP_BOGUS"]})).is_err());
         assert_eq!(
-            capabilities(&json!({"Privileged": true})).unwrap().len(),
-            ALL_CAPABILITIES.len()
+            capabilities(&json!({"Privileged": true})).unwrap(),
+            host_capabilities()
         );
     }
 
@@ -960,18 +994,18 @@ mod tests {
             "root:x:0:\nwww:x:33:\naudio:x:29:www\n",
         )
         .unwrap();
-        assert_eq!(passwd_lookup(dir.path(), "").unwrap(), (0, 0, vec![]));
+        assert_eq!(passwd_lookup(dir.path(), "").unwrap(), (0, 0, vec![0]));
         assert_eq!(
             passwd_lookup(dir.path(), "www").unwrap(),
-            (33, 33, vec![29])
+            (33, 33, vec![33, 29])
         );
         assert_eq!(
             passwd_lookup(dir.path(), "1000:1000").unwrap(),
-            (1000, 1000, vec![])
+            (1000, 1000, vec![1000])
         );
         assert_eq!(
             passwd_lookup(dir.path(), "www:root").unwrap(),
-            (33, 0, vec![29])
+            (33, 0, vec![0, 29])
         );
         assert!(passwd_lookup(dir.path(), "nobody")
             .unwrap_err()

@@ -1,0 +1,507 @@
+//! Containers for real: namespaces, overlay root, cgroup limits, security
+//! defaults, the lifecycle, the shim surviving daemon restarts — checked from
+//! inside the container and from the host, through the berth and docker CLIs.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn setup() -> Daemon {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &[r#"CMD ["sh"]"#]);
+    d
+}
+
+fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
+    ok(&d.berth(&["inspect", "-f", fmt, name]))
+        .trim()
+        .to_string()
+}
+
+fn wait_for(mut f: impl FnMut() -> bool, secs: u64) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn run_output_exit_codes_and_errors() {
+    let d = setup();
+    let out = d.berth(&["run", "--rm", "busybox", "echo", "hello world"]);
+    assert_eq!(ok(&out), "hello world\n");
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    // Docker's exit codes for a command that cannot run.
+    let out = d.docker(&["run", "--rm", "busybox", "nonexistent"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(r#"exec: "nonexistent": executable file not found in $PATH"#),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["run", "--rm", "busybox", "/etc/passwd"]);
+    assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
+    // --rm removed them all, failed starts included.
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])).trim(), "");
+    // stdin piped through (-i), closed at EOF.
+    let out = d.berth_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"piped\n");
+    assert_eq!(ok(&out), "piped\n");
+    let out = d.docker_stdin(&["run", "-i", "--rm", "busybox", "wc", "-l"], b"a\nb\nc\n");
+    assert_eq!(ok(&out).trim(), "3");
+    // Bad input changes nothing.
+    let err = fails(&d.berth(&["run", "--rm", "-m", "1k", "busybox", "true"]));
+    assert!(err.contains("Minimum memory limit allowed is 6MB"), "{err}");
+    let err = fails(&d.berth(&["run", "--rm", "--restart", "always", "busybox", "true"]));
+    assert!(
+        err.contains("Conflicting options: --restart and --rm"),
+        "{err}"
+    );
+    let err = fails(&d.berth(&["run", "--cap-add", "BOGUS", "busybox", "true"]));
+    assert!(err.contains("unknown capability"), "{err}");
+    let err = fails(&d.docker(&["run", "--rm", "nosuchimage:1", "true"]));
+    assert!(
+        err.contains("Unable to find image 'nosuchimage:1' locally"),
+        "{err}"
+    );
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])).trim(), "");
+}
+
+#[test]
+fn isolation_seen_from_inside() {
+    let d = setup();
+    let out = ok(&d.berth(&[
+        "run",
+        "--name",
+        "iso",
+        "busybox",
+        "sh",
+        "-c",
+        "echo pid=$$; hostname; grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; \
+         awk '$2==\"/\" {print $3}' /proc/mounts; wc -c < /proc/timer_list; \
+         touch /proc/sys/kernel/x 2>/dev/null && echo procsys-writable || echo procsys-ro; \
+         ls /dev; ip link 2>/dev/null | grep -c '^[0-9]' || cat /proc/net/dev | tail -n +3 | wc -l",
+    ]));
+    let id = inspect(&d, "iso", "{{.Id}}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "pid=1", "{out}");
+    assert_eq!(lines[1], &id[..12], "hostname is the short ID: {out}");
+    assert!(
+        out.contains("CapEff:\t00000000a80425fb"),
+        "Docker's default capabilities: {out}"
+    );
+    assert!(out.contains("Seccomp:\t2"), "seccomp filter on: {out}");
+    assert!(out.contains("NoNewPrivs:\t0"), "{out}");
+    assert!(lines.contains(&"overlay"), "root is an overlay: {out}");
+    assert!(lines.contains(&"0"), "/proc/timer_list is masked: {out}");
+    assert!(out.contains("procsys-ro"), "{out}");
+    for dev in [
+        "null", "zero", "random", "urandom", "tty", "full", "pts", "shm",
+    ] {
+        assert!(lines.contains(&dev), "/dev/{dev} missing: {out}");
+    }
+    // Only the loopback interface: its own network namespace.
+    assert_eq!(*lines.last().unwrap(), "1", "{out}");
+    // Security flags change what the process gets.
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        "busybox",
+        "grep",
+        "-E",
+        "^(CapEff|NoNewPrivs)",
+        "/proc/self/status",
+    ]));
+    assert!(
+        out.contains("CapEff:\t0000000000000000") && out.contains("NoNewPrivs:\t1"),
+        "{out}"
+    );
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "busybox",
+        "grep",
+        "^Seccomp:",
+        "/proc/self/status",
+    ]));
+    assert_eq!(out.trim(), "Seccomp:\t0");
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "grep",
+        "^CapEff",
+        "/proc/self/status",
+    ]));
+    assert!(
+        !out.contains("00000000a80425fb") && !out.contains("0000000000000000"),
+        "{out}"
+    );
+    // The default seccomp profile refuses what Docker refuses (unshare needs CAP_SYS_ADMIN).
+    let out = d.berth(&["run", "--rm", "busybox", "unshare", "-n", "true"]);
+    assert!(
+        !out.status.success(),
+        "unshare must be refused: {}",
+        text(&out.stderr)
+    );
+    // Read-only root, user, env, workdir, entrypoint.
+    let out = d.berth(&["run", "--rm", "--read-only", "busybox", "touch", "/x"]);
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "-u",
+        "nobody",
+        "-e",
+        "A=1",
+        "-w",
+        "/tmp",
+        "busybox",
+        "sh",
+        "-c",
+        "id -u; echo $A; pwd",
+    ]));
+    assert_eq!(out, "65534\n1\n/tmp\n");
+    let out = ok(&d.berth(&["run", "--rm", "-u", "1234:5678", "busybox", "id"]));
+    assert_eq!(out.trim(), "uid=1234 gid=5678 groups=5678");
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "echo",
+        "busybox",
+        "via",
+        "entrypoint",
+    ]));
+    assert_eq!(out, "via entrypoint\n");
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "h1",
+        "--add-host",
+        "db:10.1.2.3",
+        "--dns",
+        "192.0.2.53",
+        "busybox",
+        "sh",
+        "-c",
+        "hostname; grep db /etc/hosts; cat /etc/resolv.conf",
+    ]));
+    assert!(
+        out.starts_with("h1\n10.1.2.3\tdb\n") && out.contains("nameserver 192.0.2.53"),
+        "{out}"
+    );
+    let err = fails(&d.berth(&["run", "--rm", "-u", "ghost", "busybox", "true"]));
+    assert!(err.contains("unable to find user ghost"), "{err}");
+    // A bind mount and a tmpfs.
+    let host = d.dir.path().join("shared");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("in.txt"), "from host").unwrap();
+    let bind = format!("{}:/data", host.display());
+    let out = ok(&d.berth(&["run", "--rm", "-v", &bind, "--tmpfs", "/scratch", "busybox", "sh", "-c", "cat /data/in.txt; echo back > /data/out.txt; awk '$2==\"/scratch\" {print $3}' /proc/mounts"]));
+    assert_eq!(out, "from hosttmpfs\n");
+    assert_eq!(
+        std::fs::read_to_string(host.join("out.txt")).unwrap(),
+        "back\n"
+    );
+}
+
+#[test]
+fn cgroup_limits_read_back_and_enforced() {
+    let d = setup();
+    let out = ok(&d.berth(&[
+        "run", "--rm", "-m", "64m", "--memory-swap", "128m", "--cpus", "0.5", "--cpu-shares", "512", "--pids-limit", "40",
+        "--cpuset-cpus", "0", "busybox", "sh", "-c",
+        "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.memsw.limit_in_bytes cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us cpu/cpu.shares pids/pids.max cpuset/cpuset.cpus 2>&1",
+    ]));
+    let v: Vec<&str> = out.lines().collect();
+    assert_eq!(v[0], (64u64 << 20).to_string(), "{out}");
+    assert_eq!(v[2], "50000", "{out}");
+    assert_eq!(v[3], "100000", "{out}");
+    assert_eq!(v[4], "512", "{out}");
+    assert_eq!(v[5], "40", "{out}");
+    assert_eq!(v[6], "0", "{out}");
+    // Visible in inspect as Docker shows them.
+    ok(&d.berth(&[
+        "create",
+        "--name",
+        "lim",
+        "-m",
+        "64m",
+        "--cpus",
+        "1.5",
+        "--pids-limit",
+        "7",
+        "busybox",
+        "true",
+    ]));
+    assert_eq!(
+        inspect(
+            &d,
+            "lim",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}"
+        ),
+        "67108864 1500000000 7"
+    );
+    // The pids limit holds: forks beyond it fail.
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3 4 5 6 7 8; do sleep 2 & done; wait; echo done",
+    ]);
+    assert!(
+        text(&out.stderr).contains("can't fork")
+            || text(&out.stderr).contains("Resource temporarily unavailable"),
+        "{}",
+        text(&out.stderr)
+    );
+    // An OOM kill shows as OOMKilled and 137.
+    let out = d.berth(&[
+        "run",
+        "--name",
+        "oom",
+        "-m",
+        "8m",
+        "--memory-swap",
+        "8m",
+        "busybox",
+        "sh",
+        "-c",
+        "tail /dev/zero",
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{}", text(&out.stderr));
+    assert_eq!(
+        inspect(&d, "oom", "{{.State.OOMKilled}} {{.State.ExitCode}}"),
+        "true 137"
+    );
+}
+
+#[test]
+fn lifecycle_with_the_docker_cli() {
+    let d = setup();
+    let id = ok(&d.docker(&["run", "-d", "--name", "web", "-l", "app=demo", "busybox", "sh", "-c", "trap 'echo bye; exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done"])).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ps = ok(&d.docker(&["ps"]));
+    assert!(ps.starts_with("CONTAINER ID   IMAGE     COMMAND"), "{ps}");
+    assert!(
+        ps.contains(&id[..12]) && ps.contains("Up ") && ps.contains("web"),
+        "{ps}"
+    );
+    let ps = ok(&d.docker(&[
+        "ps",
+        "--filter",
+        "label=app=demo",
+        "--format",
+        "{{.Names}} {{.State}}",
+    ]));
+    assert_eq!(ps.trim(), "web running");
+    assert!(wait_for(
+        || ok(&d.docker(&["logs", "web"])).contains("tick 3"),
+        10
+    ));
+    let logs = ok(&d.docker(&["logs", "--tail", "1", "web"]));
+    assert_eq!(logs.lines().count(), 1);
+    let logs = ok(&d.berth(&["logs", "-t", "web"]));
+    assert!(logs.lines().next().unwrap().contains("Z tick 0"), "{logs}");
+    // Name conflict: 409 naming the other container.
+    let err = fails(&d.docker(&["run", "-d", "--name", "web", "busybox", "true"]));
+    assert!(
+        err.contains(&format!(
+            "Conflict. The container name \"/web\" is already in use by container \"{id}\""
+        )),
+        "{err}"
+    );
+    // rm of a running container refuses.
+    let err = fails(&d.docker(&["rm", "web"]));
+    assert!(
+        err.contains("cannot remove container \"/web\": container is running"),
+        "{err}"
+    );
+    // Pause freezes, unpause thaws.
+    ok(&d.docker(&["pause", "web"]));
+    assert_eq!(
+        inspect(&d, "web", "{{.State.Status}} {{.State.Paused}}"),
+        "paused true"
+    );
+    ok(&d.docker(&["unpause", "web"]));
+    assert_eq!(inspect(&d, "web", "{{.State.Status}}"), "running");
+    // Stop delivers SIGTERM (the trap runs) and records the exit.
+    ok(&d.docker(&["stop", "web"]));
+    assert_eq!(
+        inspect(&d, "web", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 0"
+    );
+    assert!(ok(&d.docker(&["logs", "web"])).contains("bye"));
+    // Restart, rename, wait, kill.
+    ok(&d.docker(&["start", "web"]));
+    assert_eq!(inspect(&d, "web", "{{.State.Running}}"), "true");
+    ok(&d.docker(&["rename", "web", "web2"]));
+    ok(&d.docker(&["kill", "web2"]));
+    let out = ok(&d.docker(&["wait", "web2"]));
+    assert_eq!(out.trim(), "137");
+    // A container's image cannot be removed under it.
+    let err = fails(&d.docker(&["rmi", "busybox"]));
+    assert!(
+        err.contains("container") && err.contains("is using its referenced image"),
+        "{err}"
+    );
+    // Removal leaves nothing behind: no mount, no cgroup, no directory.
+    ok(&d.docker(&["rm", "web2"]));
+    assert!(mounts_with(&id).is_empty(), "{:?}", mounts_with(&id));
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth/{id}")).exists());
+    assert!(!d.data_root().join("containers").join(&id).exists());
+    let err = fails(&d.docker(&["inspect", "web2"]));
+    assert!(err.contains("No such object: web2"), "{err}");
+}
+
+#[test]
+fn restart_policies_and_prune() {
+    let d = setup();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 5",
+    ]));
+    assert!(
+        wait_for(
+            || inspect(&d, "flaky", "{{.State.Status}} {{.RestartCount}}") == "exited 2",
+            20
+        ),
+        "{}",
+        inspect(&d, "flaky", "{{.State.Status}} {{.RestartCount}}")
+    );
+    assert_eq!(inspect(&d, "flaky", "{{.State.ExitCode}}"), "5");
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "always",
+        "--restart",
+        "always",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.2",
+    ]));
+    assert!(wait_for(
+        || inspect(&d, "always", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+            >= 2,
+        20
+    ));
+    // A manual stop ends it.
+    ok(&d.berth(&["stop", "-t", "1", "always"]));
+    let n = inspect(&d, "always", "{{.RestartCount}}");
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(
+        inspect(&d, "always", "{{.RestartCount}} {{.State.Running}}"),
+        format!("{n} false")
+    );
+    ok(&d.berth(&["create", "--name", "never", "busybox", "true"]));
+    let out = ok(&d.berth(&["container", "prune", "-f"]));
+    assert!(out.contains("Deleted Containers:"), "{out}");
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])).trim(), "");
+}
+
+#[test]
+fn containers_outlive_a_daemon_restart_and_crash() {
+    let mut d = setup();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "long",
+        "busybox",
+        "sh",
+        "-c",
+        "echo started; sleep 1000",
+    ]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "short",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; exit 4",
+    ]));
+    let pid = inspect(&d, "long", "{{.State.Pid}}");
+    // SIGKILL the daemon: the containers run on under their shims.
+    d.kill9();
+    assert!(
+        std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container died with the daemon"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    d.spawn().unwrap();
+    assert_eq!(
+        inspect(&d, "long", "{{.State.Running}} {{.State.Pid}}"),
+        format!("true {pid}")
+    );
+    // The exit that happened while the daemon was down is known.
+    assert_eq!(
+        inspect(&d, "short", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 4"
+    );
+    // The restarted daemon still controls the running one.
+    assert!(ok(&d.berth(&["logs", "long"])).contains("started"));
+    ok(&d.berth(&["kill", "long"]));
+    assert_eq!(ok(&d.berth(&["wait", "long"])).trim(), "137");
+    // A clean restart too.
+    ok(&d.berth(&["start", "long"]));
+    let pid = inspect(&d, "long", "{{.State.Pid}}");
+    d.restart();
+    assert_eq!(
+        inspect(&d, "long", "{{.State.Running}} {{.State.Pid}}"),
+        format!("true {pid}")
+    );
+    ok(&d.berth(&["rm", "-f", "long", "short"]));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists()
+            || wait_for(
+                || !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                5
+            )
+    );
+}
