@@ -2,7 +2,7 @@
 # One command for a fresh Debian 12 machine (as root): installs what berth
 # needs, builds it in release mode, installs /usr/local/bin/berth (and the
 # berthd alias), starts the daemon in the background, makes busybox:latest
-# from the busybox-static package and lists it.
+# from the busybox-static package, lists it and runs a container from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -20,3 +20,4 @@ fi
 berth version >/dev/null || { echo "the berth daemon did not start; see /var/log/berth.log" >&2; exit 1; }
 scripts/busybox-rootfs.sh | berth image import -c 'CMD ["sh"]' -m "busybox-static $(dpkg-query -W -f='${Version}' busybox-static)" - busybox:latest >/dev/null
 berth image ls
+berth run --rm busybox sh -c 'echo "hello from $(hostname), a berth container (pid $$)"'

@@ -100,11 +100,13 @@ pub struct RunArgs {
     /// `run`-only options.
     #[command(flatten)]
     pub run: crate::commands::container_opts::RunOnly,
-    /// The image.
-    pub image: String,
-    /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...]: flags stop at the image, as in docker.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub cmd: Vec<String>,
 }
 
 /// `create`.
@@ -113,11 +115,13 @@ pub struct CreateArgs {
     /// Container options.
     #[command(flatten)]
     pub opts: crate::commands::container_opts::ContainerOpts,
-    /// The image.
-    pub image: String,
-    /// The command and its arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub command: Vec<String>,
+    /// IMAGE [COMMAND] [ARG...]: flags stop at the image, as in docker.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        value_name = "IMAGE [COMMAND] [ARG...]"
+    )]
+    pub cmd: Vec<String>,
 }
 
 /// `start`.
@@ -599,4 +603,26 @@ pub struct DaemonArgs {
     /// Daemon configuration file.
     #[arg(long = "config-file")]
     pub config_file: Option<String>,
+}
+
+impl RunArgs {
+    /// The image.
+    pub fn image(&self) -> &str {
+        self.cmd.first().map(String::as_str).unwrap_or("")
+    }
+    /// The command after the image.
+    pub fn command(&self) -> &[String] {
+        self.cmd.get(1..).unwrap_or(&[])
+    }
+}
+
+impl CreateArgs {
+    /// The image.
+    pub fn image(&self) -> &str {
+        self.cmd.first().map(String::as_str).unwrap_or("")
+    }
+    /// The command after the image.
+    pub fn command(&self) -> &[String] {
+        self.cmd.get(1..).unwrap_or(&[])
+    }
 }

@@ -121,6 +121,13 @@ impl Engine {
     pub fn info(&self) -> Result<Value> {
         let h = host_facts();
         let images = self.image_records()?.len();
+        let containers = self.container_records()?;
+        let running = containers
+            .iter()
+            .filter(|c| c.state.running && !c.state.paused)
+            .count();
+        let paused = containers.iter().filter(|c| c.state.paused).count();
+        let stopped = containers.len() - running - paused;
         let labels: Vec<&String> = self.config.labels.iter().collect();
         let fds = std::fs::read_dir("/proc/self/fd")
             .map(|d| d.count())
@@ -130,7 +137,7 @@ impl Engine {
             .unwrap_or(0);
         Ok(json!({
             "ID": self.id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Containers": containers.len(), "ContainersRunning": running, "ContainersPaused": paused, "ContainersStopped": stopped,
             "Images": images,
             "Driver": self.config.storage_driver,
             "DriverStatus": [
@@ -197,14 +204,17 @@ impl Engine {
     /// `GET /system/df`.
     pub fn disk_usage(&self) -> Result<Value> {
         let mut images = self.list_images(&ImageFilters::default(), true, (1, 47))?;
+        let containers = self.container_records()?;
         for i in images.iter_mut() {
-            i["Containers"] = json!(0);
+            let id = i["Id"].as_str().unwrap_or("").to_string();
+            i["Containers"] = json!(containers.iter().filter(|c| c.image_id == id).count());
             i["SharedSize"] = json!(0);
         }
+        let list = self.list_containers(true, None, true, None)?;
         Ok(json!({
             "LayersSize": self.layer_bytes()?,
             "Images": images,
-            "Containers": [],
+            "Containers": list,
             "Volumes": [],
             "BuildCache": [],
         }))

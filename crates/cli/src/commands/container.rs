@@ -108,7 +108,7 @@ async fn create(
 }
 
 pub async fn create_cmd(client: &Client, a: &CreateArgs) -> Result<ExitCode, CmdError> {
-    let id = create(client, &a.opts, &a.image, &a.command, None).await?;
+    let id = create(client, &a.opts, a.image(), a.command(), None).await?;
     println!("{id}");
     Ok(ExitCode::SUCCESS)
 }
@@ -212,7 +212,7 @@ async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u8, C
 }
 
 pub async fn run(client: &Client, a: &RunArgs) -> Result<ExitCode, CmdError> {
-    let id = create(client, &a.opts, &a.image, &a.command, Some(&a.run)).await?;
+    let id = create(client, &a.opts, a.image(), a.command(), Some(&a.run)).await?;
     if a.run.detach {
         if let Err(e) = client
             .call_json(Method::POST, &format!("/containers/{id}/start"), None)

@@ -150,7 +150,7 @@ pub async fn df(client: &Client, a: &DfArgs) -> Result<ExitCode, CmdError> {
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active.to_string(),
                "Size": berth_format::human_size(total), "Reclaimable": format!("{}{}", berth_format::human_size(reclaim), pct(reclaim, total))}),
-        json!({"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        containers_row(&v),
         json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
         json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
@@ -259,4 +259,27 @@ pub async fn events(client: &Client, a: &EventsArgs) -> Result<ExitCode, CmdErro
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `Containers` row of `system df`: writable layers, running ones active.
+fn containers_row(df: &Value) -> Value {
+    let list = df["Containers"].as_array().cloned().unwrap_or_default();
+    let active = list.iter().filter(|c| c["State"] == "running").count();
+    let size: u64 = list.iter().filter_map(|c| c["SizeRw"].as_u64()).sum();
+    let reclaim: u64 = list
+        .iter()
+        .filter(|c| c["State"] != "running")
+        .filter_map(|c| c["SizeRw"].as_u64())
+        .sum();
+    let pct = (reclaim * 100)
+        .checked_div(size)
+        .map(|p| format!(" ({p}%)"))
+        .unwrap_or_default();
+    json!({
+        "Type": "Containers",
+        "TotalCount": list.len().to_string(),
+        "Active": active.to_string(),
+        "Size": berth_format::human_size(size),
+        "Reclaimable": format!("{}{pct}", berth_format::human_size(reclaim)),
+    })
 }

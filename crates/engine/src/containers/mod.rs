@@ -332,12 +332,8 @@ impl Engine {
                 }
                 format!("/{}", n.trim_start_matches('/'))
             }
-            _ => loop {
-                let n = format!("/{}", random_name());
-                if !self.container_records()?.iter().any(|c| c.name == n) {
-                    break n;
-                }
-            },
+            // Picked under the lock below, so concurrent creates never collide.
+            _ => String::new(),
         };
         let mut host_config = body.get("HostConfig").cloned().unwrap_or_else(|| json!({}));
         if !host_config.is_object() {
@@ -456,7 +452,7 @@ impl Engine {
         }
         // Validate what will be needed at start, before anything is stored.
         let warnings = spec::validate_host_config(&mut host_config)?;
-        let rec = ContainerRecord {
+        let mut rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
             created: now_rfc3339(),
@@ -473,6 +469,26 @@ impl Engine {
         };
         {
             let _g = self.container_lock.lock();
+            if rec.name.is_empty() {
+                let taken: std::collections::HashSet<String> = self
+                    .container_records()?
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
+                let mut n = format!("/{}", random_name());
+                let mut i = 0;
+                while taken.contains(&n) {
+                    i += 1;
+                    // Like Docker's generator: a digit once the plain names run out.
+                    n = if i < 8 {
+                        format!("/{}", random_name())
+                    } else {
+                        format!("/{}{}", random_name(), i)
+                    };
+                }
+                rec.name = n;
+            }
+            let name = rec.name.clone();
             if let Some(other) = self
                 .container_records()?
                 .into_iter()
