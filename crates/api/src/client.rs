@@ -144,42 +144,9 @@ impl Client {
         let req = req
             .body(body)
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        let resp = match &self.target {
-            Target::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p).await.map_err(|err| {
-                    ClientError::Connect {
-                        host: self.host.clone(),
-                        err,
-                    }
-                })?;
-                send(TokioIo::new(s), req).await?
-            }
-            Target::Tcp(a) => {
-                let s = tokio::net::TcpStream::connect(a).await.map_err(|err| {
-                    ClientError::Connect {
-                        host: self.host.clone(),
-                        err,
-                    }
-                })?;
-                send(TokioIo::new(s), req).await?
-            }
-        };
+        let resp = self.send(req).await?;
         if resp.status().is_client_error() || resp.status().is_server_error() {
-            let status = resp.status();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(String::from))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-            return Err(ClientError::Daemon {
-                status: status.as_u16(),
-                message,
-            });
+            return Err(daemon_error(resp).await);
         }
         Ok(resp)
     }
@@ -226,6 +193,46 @@ async fn send(
         .send_request(req)
         .await
         .map_err(|e| ClientError::Http(e.to_string()))
+}
+
+impl Client {
+    /// Connects to the daemon and sends one request on a fresh connection.
+    async fn send(&self, req: Request<ReqBody>) -> Result<Response<Incoming>, ClientError> {
+        let connect_err = |err| ClientError::Connect {
+            host: self.host.clone(),
+            err,
+        };
+        match &self.target {
+            Target::Unix(p) => {
+                let s = tokio::net::UnixStream::connect(p)
+                    .await
+                    .map_err(connect_err)?;
+                send(TokioIo::new(s), req).await
+            }
+            Target::Tcp(a) => {
+                let s = tokio::net::TcpStream::connect(a)
+                    .await
+                    .map_err(connect_err)?;
+                send(TokioIo::new(s), req).await
+            }
+        }
+    }
+}
+
+/// Turns an error response into Docker's `Error response from daemon: …`.
+async fn daemon_error(resp: Response<Incoming>) -> ClientError {
+    let status = resp.status().as_u16();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
+    ClientError::Daemon { status, message }
 }
 
 /// Reads a whole response as JSON.
@@ -298,39 +305,9 @@ impl Client {
             .header(hyper::header::CONTENT_TYPE, "application/json")
             .body(b)
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        let resp = match &self.target {
-            Target::Unix(p) => {
-                let s = tokio::net::UnixStream::connect(p).await.map_err(|err| {
-                    ClientError::Connect {
-                        host: self.host.clone(),
-                        err,
-                    }
-                })?;
-                send(TokioIo::new(s), req).await?
-            }
-            Target::Tcp(a) => {
-                let s = tokio::net::TcpStream::connect(a).await.map_err(|err| {
-                    ClientError::Connect {
-                        host: self.host.clone(),
-                        err,
-                    }
-                })?;
-                send(TokioIo::new(s), req).await?
-            }
-        };
+        let resp = self.send(req).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-            let status = resp.status().as_u16();
-            let bytes = resp
-                .into_body()
-                .collect()
-                .await
-                .map(|c| c.to_bytes())
-                .unwrap_or_default();
-            let message = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(String::from))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).trim().to_string());
-            return Err(ClientError::Daemon { status, message });
+            return Err(daemon_error(resp).await);
         }
         let up = hyper::upgrade::on(resp)
             .await

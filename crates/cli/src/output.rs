@@ -91,3 +91,17 @@ pub fn query(pairs: &[(&str, &str)]) -> String {
     }
     s.finish()
 }
+
+/// A `--since`/`--until` value (timestamp or duration) as the API's
+/// `seconds.nanoseconds`.
+pub fn ts_param(v: &str) -> Result<String, CmdError> {
+    let now = chrono::Utc::now();
+    let now_ns =
+        i128::from(now.timestamp()) * 1_000_000_000 + i128::from(now.timestamp_subsec_nanos());
+    let t = berth_format::parse_timestamp(v, now_ns)?;
+    Ok(format!(
+        "{}.{:09}",
+        t.div_euclid(1_000_000_000),
+        t.rem_euclid(1_000_000_000)
+    ))
+}

@@ -11,7 +11,7 @@ use berth_api::client::{empty, Hijacked};
 use berth_api::{Client, ClientError};
 use futures::StreamExt;
 use hyper::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
@@ -19,7 +19,7 @@ use crate::cli::{
     ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, PsArgs, RenameArgs, RmArgs, RunArgs,
     StartArgs, StopArgs,
 };
-use crate::output::{filters_json, pretty, print_each, print_list, query, short_id, CmdError};
+use crate::output::{filters_json, print_list, query, short_id, ts_param, CmdError};
 
 /// An error with the exit code docker gives it.
 #[derive(Debug)]
@@ -508,18 +508,6 @@ pub async fn ps(client: &Client, a: &PsArgs) -> Result<ExitCode, CmdError> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn ts_param(v: &str) -> Result<String, CmdError> {
-    let now = chrono::Utc::now();
-    let now_ns =
-        i128::from(now.timestamp()) * 1_000_000_000 + i128::from(now.timestamp_subsec_nanos());
-    let t = berth_format::parse_timestamp(v, now_ns)?;
-    Ok(format!(
-        "{}.{:09}",
-        t.div_euclid(1_000_000_000),
-        t.rem_euclid(1_000_000_000)
-    ))
-}
-
 pub async fn logs(client: &Client, a: &LogsArgs) -> Result<ExitCode, CmdError> {
     let c = client
         .get_json(&format!("/containers/{}/json", a.container))
@@ -590,31 +578,11 @@ pub async fn inspect(
     names: &[String],
     size: bool,
 ) -> Result<ExitCode, CmdError> {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for n in names {
-        let path = format!("/containers/{n}/json{}", if size { "?size=1" } else { "" });
-        match client.get_json(&path).await {
-            Ok(v) => found.push(v),
-            Err(ClientError::Daemon {
-                status: 404,
-                message,
-            }) => errors.push(format!("Error: {message}")),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match format {
-        Some(f) => print_each(f, &found)?,
-        None => println!("{}", pretty(&Value::Array(found))),
-    }
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    let q = if size { "?size=1" } else { "" };
+    super::inspect_objects(client, format, names, |n| {
+        format!("/containers/{n}/json{q}")
     })
+    .await
 }
 
 pub async fn prune(client: &Client, a: &ContainerPrune) -> Result<ExitCode, CmdError> {

@@ -5,17 +5,15 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use berth_api::client::{empty, json_stream, reader_body};
-use berth_api::{Client, ClientError};
+use berth_api::Client;
 use futures::StreamExt;
 use hyper::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::cli::{
     ImageHistory, ImageImport, ImageLoad, ImageLs, ImagePrune, ImageRm, ImageSave, ImageTag,
 };
-use crate::output::{
-    filters_json, is_tty, pretty, print_each, print_list, query, short_id, CmdError,
-};
+use crate::output::{filters_json, is_tty, print_list, query, short_id, CmdError};
 
 fn enc(s: &str) -> String {
     // Image names go in the path as they are (docker does not escape ':' or '/').
@@ -406,30 +404,10 @@ pub async fn inspect(
     format: Option<&str>,
     names: &[String],
 ) -> Result<ExitCode, CmdError> {
-    let mut found = Vec::new();
-    let mut errors = Vec::new();
-    for n in names {
-        match client.get_json(&format!("/images/{}/json", enc(n))).await {
-            Ok(v) => found.push(v),
-            Err(ClientError::Daemon {
-                status: 404,
-                message,
-            }) => errors.push(format!("Error: {message}")),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match format {
-        Some(f) => print_each(f, &found)?,
-        None => println!("{}", pretty(&Value::Array(found))),
-    }
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    Ok(if errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
+    super::inspect_objects(client, format, names, |n| {
+        format!("/images/{}/json", enc(n))
     })
+    .await
 }
 
 pub async fn prune(client: &Client, a: &ImagePrune) -> Result<ExitCode, CmdError> {

@@ -136,3 +136,40 @@ async fn inspect_any(client: &Client, a: &crate::cli::Inspect) -> Result<ExitCod
         ExitCode::SUCCESS
     })
 }
+
+/// `inspect` of one kind of object: docker's JSON (4-space indent) or a
+/// template per object; names not found are reported after the others.
+pub async fn inspect_objects(
+    client: &Client,
+    format: Option<&str>,
+    names: &[String],
+    path: impl Fn(&str) -> String,
+) -> Result<ExitCode, CmdError> {
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for n in names {
+        match client.get_json(&path(n)).await {
+            Ok(v) => found.push(v),
+            Err(berth_api::ClientError::Daemon {
+                status: 404,
+                message,
+            }) => errors.push(format!("Error: {message}")),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match format {
+        Some(f) => crate::output::print_each(f, &found)?,
+        None => println!(
+            "{}",
+            crate::output::pretty(&serde_json::Value::Array(found))
+        ),
+    }
+    for e in &errors {
+        eprintln!("{e}");
+    }
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}

@@ -10,7 +10,7 @@ use hyper::Method;
 use serde_json::{json, Value};
 
 use crate::cli::{DfArgs, EventsArgs};
-use crate::output::{filters_json, print_each, print_list, query, CmdError};
+use crate::output::{filters_json, print_each, print_list, query, ts_param, CmdError};
 
 fn client_info() -> Value {
     json!({
@@ -185,18 +185,6 @@ pub async fn df(client: &Client, a: &DfArgs) -> Result<ExitCode, CmdError> {
         )?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn ts_param(v: &str) -> Result<String, CmdError> {
-    let now = chrono::Utc::now();
-    let now_ns =
-        i128::from(now.timestamp()) * 1_000_000_000 + i128::from(now.timestamp_subsec_nanos());
-    let t = berth_format::parse_timestamp(v, now_ns)?;
-    Ok(format!(
-        "{}.{:09}",
-        t.div_euclid(1_000_000_000),
-        t.rem_euclid(1_000_000_000)
-    ))
 }
 
 pub async fn events(client: &Client, a: &EventsArgs) -> Result<ExitCode, CmdError> {

@@ -82,6 +82,29 @@ fn keep(e: &LogEntry, o: &LogOptions) -> bool {
         && o.until.is_none_or(|u| e.nanos < u)
 }
 
+/// Reads the complete lines of `file` from where it stands, keeping those
+/// `o` selects into `out`; returns the bytes consumed (a partial last line,
+/// still being written, is left for later).
+fn read_lines(file: File, o: &LogOptions, out: &mut Vec<LogEntry>) -> u64 {
+    let mut r = BufReader::new(file);
+    let mut line = String::new();
+    let mut read = 0u64;
+    loop {
+        line.clear();
+        match r.read_line(&mut line) {
+            Ok(n) if n > 0 && line.ends_with('\n') => {
+                read += n as u64;
+                if let Some(e) = parse_line(line.trim_end()) {
+                    if keep(&e, o) {
+                        out.push(e);
+                    }
+                }
+            }
+            _ => return read,
+        }
+    }
+}
+
 /// Reads what the log holds now; returns the entries and the position in
 /// the current file to follow from.
 pub fn read_logs(log: &Path, o: &LogOptions) -> (Vec<LogEntry>, u64) {
@@ -90,26 +113,7 @@ pub fn read_logs(log: &Path, o: &LogOptions) -> (Vec<LogEntry>, u64) {
     let files = log_files(log);
     for (i, f) in files.iter().enumerate() {
         let Ok(file) = File::open(f) else { continue };
-        let mut r = BufReader::new(file);
-        let mut line = String::new();
-        let mut read = 0u64;
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !line.ends_with('\n') {
-                        break;
-                    }
-                    read += n as u64;
-                    if let Some(e) = parse_line(line.trim_end()) {
-                        if keep(&e, o) {
-                            out.push(e);
-                        }
-                    }
-                }
-            }
-        }
+        let read = read_lines(file, o, &mut out);
         if i + 1 == files.len() {
             pos = read;
         }
@@ -132,28 +136,9 @@ pub fn read_more(log: &Path, pos: u64, o: &LogOptions) -> (Vec<LogEntry>, u64) {
     if file.seek(SeekFrom::Start(start)).is_err() {
         return (Vec::new(), pos);
     }
-    let mut r = BufReader::new(file);
     let mut out = Vec::new();
-    let mut at = start;
-    let mut line = String::new();
-    loop {
-        line.clear();
-        match r.read_line(&mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if !line.ends_with('\n') {
-                    break;
-                }
-                at += n as u64;
-                if let Some(e) = parse_line(line.trim_end()) {
-                    if keep(&e, o) {
-                        out.push(e);
-                    }
-                }
-            }
-        }
-    }
-    (out, at)
+    let read = read_lines(file, o, &mut out);
+    (out, start + read)
 }
 
 #[cfg(test)]

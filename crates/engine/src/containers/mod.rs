@@ -170,6 +170,11 @@ pub fn valid_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
+/// The strings of a JSON array (empty when absent or not an array).
+pub(crate) fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(as_list).unwrap_or_default()
+}
+
 fn as_list(v: &Value) -> Option<Vec<String>> {
     v.as_array().map(|a| {
         a.iter()

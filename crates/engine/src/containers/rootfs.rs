@@ -6,9 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
-
-use super::ContainerRecord;
+use super::{strings, ContainerRecord};
 use crate::error::{io_context, EngineError, Result};
 use crate::images::{ImageRecord, IMAGES};
 use crate::Engine;
@@ -90,16 +88,6 @@ fn host_resolv_conf(dns: &[String], search: &[String], options: &[String]) -> St
         out.push_str(&format!("options {}\n", opts.join(" ")));
     }
     out
-}
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl Engine {

@@ -13,19 +13,9 @@ use berth_runtime::spec::{
 };
 use serde_json::{json, Value};
 
-use super::ContainerRecord;
+use super::{strings, ContainerRecord};
 use crate::error::{EngineError, Result};
 use crate::Engine;
-
-fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn int(v: &Value, k: &str) -> Option<i64> {
     v.get(k).and_then(|x| x.as_i64()).filter(|n| *n != 0)
