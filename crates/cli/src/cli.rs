@@ -86,6 +86,10 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCmd),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(OneContainer),
+    /// Display the running processes of a container.
+    Top(TopArgs),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -321,6 +325,27 @@ pub enum ContainerCmd {
     Inspect(ContainerInspect),
     /// Remove all stopped containers.
     Prune(ContainerPrune),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(OneContainer),
+    /// Display the running processes of a container.
+    Top(TopArgs),
+}
+
+/// One container.
+#[derive(Args, Debug)]
+pub struct OneContainer {
+    /// The container.
+    pub container: String,
+}
+
+/// `top`.
+#[derive(Args, Debug)]
+pub struct TopArgs {
+    /// The container.
+    pub container: String,
+    /// Options for ps (default -ef).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub ps_args: Vec<String>,
 }
 
 /// `berth shim` (internal).

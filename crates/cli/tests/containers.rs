@@ -349,6 +349,14 @@ fn lifecycle_with_the_docker_cli() {
         err.contains("cannot remove container \"/web\": container is running"),
         "{err}"
     );
+    // top lists the container's processes (and only those).
+    let top = ok(&d.docker(&["top", "web"]));
+    assert!(
+        top.starts_with("UID") && top.contains("PID") && top.contains("CMD"),
+        "{top}"
+    );
+    assert!(top.contains("sh -c trap"), "{top}");
+    assert!(!top.contains("berth daemon"), "{top}");
     // Pause freezes, unpause thaws.
     ok(&d.docker(&["pause", "web"]));
     assert_eq!(
@@ -371,6 +379,19 @@ fn lifecycle_with_the_docker_cli() {
     ok(&d.docker(&["kill", "web2"]));
     let out = ok(&d.docker(&["wait", "web2"]));
     assert_eq!(out.trim(), "137");
+    // diff: what the writable layer changed, Docker's letters.
+    ok(&d.berth(&[
+        "run",
+        "--name",
+        "changer",
+        "busybox",
+        "sh",
+        "-c",
+        "touch /tmp/new; rm /etc/group",
+    ]));
+    let diff = ok(&d.docker(&["diff", "changer"]));
+    assert_eq!(diff, "C /etc\nD /etc/group\nC /tmp\nA /tmp/new\n");
+    ok(&d.berth(&["rm", "changer"]));
     // A container's image cannot be removed under it.
     let err = fails(&d.docker(&["rmi", "busybox"]));
     assert!(

@@ -406,3 +406,27 @@ pub async fn attach(
     );
     Ok(resp)
 }
+
+pub async fn changes(State(e): State<S>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let list = blocking(move || e.container_changes(&id)).await?;
+    let v: Vec<Value> = list
+        .into_iter()
+        .map(|c| json!({"Path": c.path, "Kind": c.kind}))
+        .collect();
+    Ok(Json(if v.is_empty() {
+        Value::Null
+    } else {
+        Value::Array(v)
+    }))
+}
+
+pub async fn top(
+    State(e): State<S>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let args = q.get("ps_args").map(String::from);
+    let (titles, procs) = blocking(move || e.container_top(&id, args.as_deref())).await?;
+    Ok(Json(json!({"Titles": titles, "Processes": procs})))
+}

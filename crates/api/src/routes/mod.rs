@@ -49,6 +49,8 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/wait", post(containers::wait))
         .route("/containers/{id}/logs", get(containers::logs))
+        .route("/containers/{id}/changes", get(containers::changes))
+        .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/attach", post(containers::attach))
         .route(
             "/containers/{id}",

@@ -16,8 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
 use crate::cli::{
-    ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, PsArgs, RenameArgs, RmArgs, RunArgs,
-    StartArgs, StopArgs,
+    ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, OneContainer, PsArgs, RenameArgs,
+    RmArgs, RunArgs, StartArgs, StopArgs, TopArgs,
 };
 use crate::output::{filters_json, print_list, query, short_id, ts_param, CmdError};
 
@@ -617,5 +617,69 @@ pub async fn prune(client: &Client, a: &ContainerPrune) -> Result<ExitCode, CmdE
         "Total reclaimed space: {}",
         berth_format::human_size(v["SpaceReclaimed"].as_u64().unwrap_or(0))
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn diff(client: &Client, a: &OneContainer) -> Result<ExitCode, CmdError> {
+    let v = client
+        .get_json(&format!("/containers/{}/changes", a.container))
+        .await?;
+    for c in v.as_array().cloned().unwrap_or_default() {
+        let kind = match c["Kind"].as_u64() {
+            Some(1) => "A",
+            Some(2) => "D",
+            _ => "C",
+        };
+        println!("{kind} {}", c["Path"].as_str().unwrap_or(""));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn top(client: &Client, a: &TopArgs) -> Result<ExitCode, CmdError> {
+    let mut path = format!("/containers/{}/top", a.container);
+    if !a.ps_args.is_empty() {
+        path.push_str(&format!("?{}", query(&[("ps_args", &a.ps_args.join(" "))])));
+    }
+    let v = client.get_json(&path).await?;
+    let titles: Vec<String> = v["Titles"]
+        .as_array()
+        .map(|t| {
+            t.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    // Docker prints this through a tabwriter: one template cell per title.
+    let keys: Vec<String> = (0..titles.len()).map(|i| format!("C{i}")).collect();
+    let headers: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .cloned()
+        .zip(titles.iter().map(|t| json!(t)))
+        .collect();
+    let rows: Vec<serde_json::Value> = v["Processes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let cells = p.as_array().cloned().unwrap_or_default();
+            let m: serde_json::Map<String, serde_json::Value> =
+                keys.iter().cloned().zip(cells).collect();
+            serde_json::Value::Object(m)
+        })
+        .collect();
+    let format = format!(
+        "table {}",
+        keys.iter()
+            .map(|k| format!("{{{{.{k}}}}}"))
+            .collect::<Vec<_>>()
+            .join("\t")
+    );
+    print_list(
+        Some(&format),
+        &format,
+        serde_json::Value::Object(headers),
+        &rows,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

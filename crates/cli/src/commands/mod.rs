@@ -85,6 +85,12 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
             container::inspect(&client, a.format.as_deref(), &a.containers, a.size).await
         }
         Command::Container(ContainerCmd::Prune(a)) => container::prune(&client, &a).await,
+        Command::Diff(a) | Command::Container(ContainerCmd::Diff(a)) => {
+            container::diff(&client, &a).await
+        }
+        Command::Top(a) | Command::Container(ContainerCmd::Top(a)) => {
+            container::top(&client, &a).await
+        }
         Command::Shim(_) => unreachable!("handled in main"),
     }
 }

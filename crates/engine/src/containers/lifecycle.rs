@@ -916,3 +916,160 @@ impl Engine {
         Ok((ids, space))
     }
 }
+
+/// One change in a container's filesystem (`docker diff`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Change {
+    /// Path inside the container.
+    pub path: String,
+    /// 0 modified, 1 added, 2 deleted (Docker's `Kind`).
+    pub kind: u8,
+}
+
+impl Engine {
+    /// `GET /containers/{id}/changes`: what the container's writable layer
+    /// changed relative to its image.
+    pub fn container_changes(&self, name: &str) -> Result<Vec<Change>> {
+        use std::os::unix::fs::FileTypeExt;
+        use std::os::unix::fs::MetadataExt;
+        let rec = self.resolve_container(name)?;
+        let image: Option<crate::images::ImageRecord> =
+            self.store.get(crate::images::IMAGES, &rec.image_id)?;
+        let lowers: Vec<std::path::PathBuf> = image
+            .map(|i| {
+                i.layers
+                    .iter()
+                    .rev()
+                    .map(|l| self.layers.diff_dir(l))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let in_image = |rel: &str| {
+            lowers
+                .iter()
+                .any(|l| std::fs::symlink_metadata(l.join(rel)).is_ok())
+        };
+        let upper = self.container_dirs(&rec.id).upper;
+        let mut out = Vec::new();
+        let mut stack = vec![upper.clone()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                let rel = p
+                    .strip_prefix(&upper)
+                    .map(|r| r.display().to_string())
+                    .unwrap_or_default();
+                let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                    continue;
+                };
+                // Empty mount points the runtime made for berth's own files
+                // (Docker's init layer) are not changes of the container.
+                let mount_point = matches!(
+                    rel.as_str(),
+                    "etc/hostname" | "etc/hosts" | "etc/resolv.conf"
+                );
+                if mount_point && meta.is_file() && meta.len() == 0 && !in_image(&rel) {
+                    continue;
+                }
+                let whiteout = meta.file_type().is_char_device() && meta.rdev() == 0;
+                let kind = if whiteout {
+                    2
+                } else if in_image(&rel) {
+                    0
+                } else {
+                    1
+                };
+                out.push(Change {
+                    path: format!("/{rel}"),
+                    kind,
+                });
+                if meta.is_dir() && !whiteout {
+                    stack.push(p);
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// `GET /containers/{id}/top`: the container's processes, as the host's
+    /// `ps` shows them (`ps_args`, default `-ef`), limited to its cgroup.
+    pub fn container_top(
+        &self,
+        name: &str,
+        ps_args: Option<&str>,
+    ) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+        let rec = self.resolve_container(name)?;
+        if !rec.state.running {
+            return Err(EngineError::conflict(format!(
+                "container {} is not running",
+                rec.id
+            )));
+        }
+        let procs = [
+            format!("/sys/fs/cgroup/pids/berth/{}/cgroup.procs", rec.id),
+            format!("/sys/fs/cgroup/memory/berth/{}/cgroup.procs", rec.id),
+            format!("/sys/fs/cgroup/berth/{}/cgroup.procs", rec.id),
+        ];
+        let pids: Vec<String> = procs
+            .iter()
+            .find_map(|p| std::fs::read_to_string(p).ok())
+            .map(|s| {
+                s.lines()
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let args: Vec<String> = ps_args
+            .filter(|a| !a.is_empty())
+            .unwrap_or("-ef")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let out = std::process::Command::new("ps")
+            .args(&args)
+            .output()
+            .map_err(|e| EngineError::internal(format!("running ps: {e}")))?;
+        if !out.status.success() {
+            return Err(EngineError::internal(format!(
+                "ps: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        let header = lines.next().unwrap_or("");
+        let titles: Vec<String> = header.split_whitespace().map(String::from).collect();
+        let pid_col = titles
+            .iter()
+            .position(|t| t == "PID")
+            .ok_or_else(|| EngineError::invalid("Couldn't find PID field in ps output"))?;
+        let mut rows = Vec::new();
+        for l in lines {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            if fields
+                .get(pid_col)
+                .is_some_and(|p| pids.iter().any(|x| x == p))
+            {
+                // The last title takes the rest of the line (the command).
+                let mut row: Vec<String> = fields
+                    .iter()
+                    .take(titles.len() - 1)
+                    .map(|s| s.to_string())
+                    .collect();
+                row.push(
+                    fields
+                        .get(titles.len() - 1..)
+                        .map(|r| r.join(" "))
+                        .unwrap_or_default(),
+                );
+                rows.push(row);
+            }
+        }
+        Ok((titles, rows))
+    }
+}
