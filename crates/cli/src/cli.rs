@@ -90,6 +90,8 @@ pub enum Command {
     Diff(OneContainer),
     /// Display the running processes of a container.
     Top(TopArgs),
+    /// Update configuration of one or more containers.
+    Update(UpdateArgs),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -329,6 +331,52 @@ pub enum ContainerCmd {
     Diff(OneContainer),
     /// Display the running processes of a container.
     Top(TopArgs),
+    /// Update configuration of one or more containers.
+    Update(UpdateArgs),
+}
+
+/// `update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// Limit CPU CFS period.
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// Limit CPU CFS quota.
+    #[arg(long = "cpu-quota", allow_negative_numbers = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Number of CPUs.
+    #[arg(long = "cpus")]
+    pub cpus: Option<String>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// MEMs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Memory limit.
+    #[arg(short = 'm', long = "memory")]
+    pub memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Swap limit equal to memory plus swap: -1 to enable unlimited swap.
+    #[arg(long = "memory-swap", allow_negative_numbers = true)]
+    pub memory_swap: Option<String>,
+    /// Tune container pids limit (set -1 for unlimited).
+    #[arg(long = "pids-limit", allow_negative_numbers = true)]
+    pub pids_limit: Option<i64>,
+    /// Restart policy to apply when a container exits.
+    #[arg(long = "restart")]
+    pub restart: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 /// One container.

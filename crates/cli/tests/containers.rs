@@ -270,6 +270,52 @@ fn cgroup_limits_read_back_and_enforced() {
         ),
         "67108864 1500000000 7"
     );
+    // update changes limits live, read back from inside and in inspect.
+    ok(&d.berth(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "1000",
+    ]));
+    ok(&d.docker(&[
+        "update",
+        "--memory",
+        "96m",
+        "--memory-swap",
+        "192m",
+        "--cpus",
+        "0.25",
+        "--pids-limit",
+        "9",
+        "upd",
+    ]));
+    assert_eq!(
+        inspect(
+            &d,
+            "upd",
+            "{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}} {{.HostConfig.PidsLimit}}"
+        ),
+        "100663296 250000000 9"
+    );
+    let id = inspect(&d, "upd", "{{.Id}}");
+    let read = |p: &str| {
+        std::fs::read_to_string(format!("/sys/fs/cgroup/{p}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    if std::path::Path::new("/sys/fs/cgroup/memory").is_dir() {
+        assert_eq!(
+            read(&format!("memory/berth/{id}/memory.limit_in_bytes")),
+            "100663296"
+        );
+        assert_eq!(read(&format!("cpu/berth/{id}/cpu.cfs_quota_us")), "25000");
+        assert_eq!(read(&format!("pids/berth/{id}/pids.max")), "9");
+    }
+    let err = fails(&d.berth(&["update", "--memory", "1k", "upd"]));
+    assert!(err.contains("Minimum memory limit allowed is 6MB"), "{err}");
+    assert_eq!(
+        inspect(&d, "upd", "{{.HostConfig.Memory}}"),
+        "100663296",
+        "a refused update changes nothing"
+    );
+    ok(&d.berth(&["rm", "-f", "upd"]));
     // The pids limit holds: forks beyond it fail.
     let out = d.berth(&[
         "run",

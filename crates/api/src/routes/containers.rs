@@ -430,3 +430,14 @@ pub async fn top(
     let (titles, procs) = blocking(move || e.container_top(&id, args.as_deref())).await?;
     Ok(Json(json!({"Titles": titles, "Processes": procs})))
 }
+
+pub async fn update(
+    State(e): State<S>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let body: Value = serde_json::from_slice(&body)
+        .map_err(|err| ApiError(EngineError::invalid(format!("invalid JSON: {err}"))))?;
+    let warnings = blocking(move || e.update_container(&id, &body)).await?;
+    Ok(Json(json!({"Warnings": warnings})))
+}

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
 use crate::cli::{
     ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, OneContainer, PsArgs, RenameArgs,
-    RmArgs, RunArgs, StartArgs, StopArgs, TopArgs,
+    RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::output::{filters_json, print_list, query, short_id, ts_param, CmdError};
 
@@ -682,4 +682,90 @@ pub async fn top(client: &Client, a: &TopArgs) -> Result<ExitCode, CmdError> {
         &rows,
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+pub async fn update(client: &Client, a: &UpdateArgs) -> Result<ExitCode, CmdError> {
+    let size = |flag: &str, v: &Option<String>| -> Result<Option<i64>, CmdError> {
+        match v.as_deref() {
+            None => Ok(None),
+            Some("-1") => Ok(Some(-1)),
+            Some(s) => super::container_opts::ram_in_bytes(s)
+                .map(Some)
+                .map_err(|e| {
+                    Exit(
+                        1,
+                        format!("invalid argument \"{s}\" for \"{flag}\" flag: {e}"),
+                    )
+                    .into()
+                }),
+        }
+    };
+    let mut body = serde_json::Map::new();
+    let mut put = |k: &str, v: Option<serde_json::Value>| {
+        if let Some(v) = v {
+            body.insert(k.to_string(), v);
+        }
+    };
+    put("Memory", size("-m, --memory", &a.memory)?.map(|v| json!(v)));
+    put(
+        "MemorySwap",
+        size("--memory-swap", &a.memory_swap)?.map(|v| json!(v)),
+    );
+    put(
+        "MemoryReservation",
+        size("--memory-reservation", &a.memory_reservation)?.map(|v| json!(v)),
+    );
+    if let Some(c) = &a.cpus {
+        let n = super::container_opts::parse_cpus(c).map_err(|e| {
+            Exit(
+                1,
+                format!("invalid argument \"{c}\" for \"--cpus\" flag: {e}"),
+            )
+        })?;
+        put("NanoCpus", Some(json!(n)));
+    }
+    put("CpuShares", a.cpu_shares.map(|v| json!(v)));
+    put("CpuPeriod", a.cpu_period.map(|v| json!(v)));
+    put("CpuQuota", a.cpu_quota.map(|v| json!(v)));
+    put("CpusetCpus", a.cpuset_cpus.as_ref().map(|v| json!(v)));
+    put("CpusetMems", a.cpuset_mems.as_ref().map(|v| json!(v)));
+    put("PidsLimit", a.pids_limit.map(|v| json!(v)));
+    put("BlkioWeight", a.blkio_weight.map(|v| json!(v)));
+    if let Some(r) = &a.restart {
+        let (name, max) = match r.split_once(':') {
+            Some((n, m)) => (
+                n.to_string(),
+                m.parse::<i64>()
+                    .map_err(|_| Exit(1, format!("invalid restart policy format: {r}")))?,
+            ),
+            None => (r.clone(), 0),
+        };
+        put(
+            "RestartPolicy",
+            Some(json!({"Name": name, "MaximumRetryCount": max})),
+        );
+    }
+    if body.is_empty() {
+        return Err(Exit(
+            1,
+            "berth: you must provide one or more flags when using this command".into(),
+        )
+        .into());
+    }
+    let body = serde_json::Value::Object(body);
+    each(&a.containers, |c| {
+        let body = body.clone();
+        async move {
+            client
+                .call_json(
+                    Method::POST,
+                    &format!("/containers/{c}/update"),
+                    Some(&body),
+                )
+                .await?;
+            println!("{c}");
+            Ok(())
+        }
+    })
+    .await
 }

@@ -91,6 +91,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Top(a) | Command::Container(ContainerCmd::Top(a)) => {
             container::top(&client, &a).await
         }
+        Command::Update(a) | Command::Container(ContainerCmd::Update(a)) => {
+            container::update(&client, &a).await
+        }
         Command::Shim(_) => unreachable!("handled in main"),
     }
 }

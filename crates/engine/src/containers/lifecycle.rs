@@ -1073,3 +1073,145 @@ impl Engine {
         Ok((titles, rows))
     }
 }
+
+impl Engine {
+    /// `POST /containers/{id}/update`: changes resource limits (live for a
+    /// running container, through its cgroup) and the restart policy.
+    pub fn update_container(self: &Arc<Self>, name: &str, body: &Value) -> Result<Vec<String>> {
+        let mut rec = self.resolve_container(name)?;
+        let Value::Object(changes) = body else {
+            return Err(EngineError::invalid(
+                "invalid JSON: the body must be an object",
+            ));
+        };
+        const FIELDS: &[&str] = &[
+            "Memory",
+            "MemorySwap",
+            "MemoryReservation",
+            "NanoCpus",
+            "CpuShares",
+            "CpuPeriod",
+            "CpuQuota",
+            "CpusetCpus",
+            "CpusetMems",
+            "PidsLimit",
+            "BlkioWeight",
+            "RestartPolicy",
+            "KernelMemory",
+            "CpuRealtimePeriod",
+            "CpuRealtimeRuntime",
+            "OomKillDisable",
+        ];
+        let mut hc = rec.host_config.clone();
+        for (k, v) in changes {
+            let zero = v.is_null() || v.as_i64() == Some(0) || v.as_str() == Some("");
+            if !FIELDS.contains(&k.as_str()) || (zero && k != "PidsLimit") {
+                continue;
+            }
+            hc[k] = v.clone();
+        }
+        if hc["NanoCpus"].as_i64().unwrap_or(0) != 0 && changes.contains_key("NanoCpus") {
+            hc["CpuQuota"] = json!(0);
+            hc["CpuPeriod"] = json!(0);
+        }
+        if hc["Memory"].as_i64().unwrap_or(0) > 0
+            && changes.contains_key("Memory")
+            && !changes.contains_key("MemorySwap")
+            && hc["MemorySwap"].as_i64().unwrap_or(0) > 0
+            && hc["MemorySwap"].as_i64() < hc["Memory"].as_i64()
+        {
+            return Err(EngineError::invalid(
+                "Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time",
+            ));
+        }
+        super::spec::validate_host_config(&mut hc)?;
+        if rec.state.running {
+            self.apply_limits(&rec.id, &hc)?;
+        }
+        rec.host_config = hc;
+        self.set_state(&rec)?;
+        self.container_event(&rec, "update", BTreeMap::new());
+        Ok(Vec::new())
+    }
+
+    /// Writes limits into a running container's cgroup (v1 or v2 files).
+    fn apply_limits(&self, id: &str, hc: &Value) -> Result<()> {
+        let v1 = |ctrl: &str, file: &str| format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}");
+        let v2 = |file: &str| format!("/sys/fs/cgroup/berth/{id}/{file}");
+        let unified = !std::path::Path::new(&v1("memory", "")).exists()
+            && std::path::Path::new(&v2("")).exists();
+        let write = |path: String, value: String| -> Result<()> {
+            std::fs::write(&path, &value)
+                .map_err(|e| EngineError::internal(format!("updating {path} to {value}: {e}")))
+        };
+        let int = |k: &str| hc[k].as_i64().filter(|n| *n != 0);
+        let nano = int("NanoCpus");
+        let (quota, period) = match nano {
+            Some(n) => (Some(n * 100_000 / 1_000_000_000), Some(100_000)),
+            None => (int("CpuQuota"), int("CpuPeriod")),
+        };
+        if unified {
+            if let Some(m) = int("Memory") {
+                write(v2("memory.max"), m.to_string())?;
+            }
+            if let Some(m) = int("MemoryReservation") {
+                write(v2("memory.low"), m.to_string())?;
+            }
+            if let Some(q) = quota {
+                write(v2("cpu.max"), format!("{q} {}", period.unwrap_or(100_000)))?;
+            }
+            if let Some(p) = hc["PidsLimit"].as_i64() {
+                write(
+                    v2("pids.max"),
+                    if p > 0 { p.to_string() } else { "max".into() },
+                )?;
+            }
+            if let Some(c) = hc["CpusetCpus"].as_str().filter(|s| !s.is_empty()) {
+                write(v2("cpuset.cpus"), c.to_string())?;
+            }
+            return Ok(());
+        }
+        if let Some(m) = int("Memory") {
+            // Raise the memsw limit first when growing, as runc does.
+            let swap = int("MemorySwap").unwrap_or(m);
+            if swap > 0 {
+                let _ = write(
+                    v1("memory", "memory.memsw.limit_in_bytes"),
+                    swap.to_string(),
+                );
+            }
+            write(v1("memory", "memory.limit_in_bytes"), m.to_string())?;
+            if swap > 0 {
+                let _ = write(
+                    v1("memory", "memory.memsw.limit_in_bytes"),
+                    swap.to_string(),
+                );
+            }
+        }
+        if let Some(m) = int("MemoryReservation") {
+            write(v1("memory", "memory.soft_limit_in_bytes"), m.to_string())?;
+        }
+        if let Some(p) = period {
+            write(v1("cpu", "cpu.cfs_period_us"), p.to_string())?;
+        }
+        if let Some(q) = quota {
+            write(v1("cpu", "cpu.cfs_quota_us"), q.to_string())?;
+        }
+        if let Some(s) = int("CpuShares") {
+            write(v1("cpu", "cpu.shares"), s.to_string())?;
+        }
+        if let Some(p) = hc["PidsLimit"].as_i64() {
+            write(
+                v1("pids", "pids.max"),
+                if p > 0 { p.to_string() } else { "max".into() },
+            )?;
+        }
+        if let Some(c) = hc["CpusetCpus"].as_str().filter(|s| !s.is_empty()) {
+            write(v1("cpuset", "cpuset.cpus"), c.to_string())?;
+        }
+        if let Some(w) = int("BlkioWeight") {
+            let _ = write(v1("blkio", "blkio.weight"), w.to_string());
+        }
+        Ok(())
+    }
+}
