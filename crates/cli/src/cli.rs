@@ -92,6 +92,8 @@ pub enum Command {
     Top(TopArgs),
     /// Update configuration of one or more containers.
     Update(UpdateArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -333,6 +335,29 @@ pub enum ContainerCmd {
     Top(TopArgs),
     /// Update configuration of one or more containers.
     Update(UpdateArgs),
+    /// Create a new image from a container's changes.
+    Commit(CommitArgs),
+}
+
+/// `commit`.
+#[derive(Args, Debug)]
+pub struct CommitArgs {
+    /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
+    #[arg(short = 'a', long = "author")]
+    pub author: Option<String>,
+    /// Apply Dockerfile instruction to the created image.
+    #[arg(short = 'c', long = "change")]
+    pub change: Vec<String>,
+    /// Commit message.
+    #[arg(short = 'm', long = "message")]
+    pub message: Option<String>,
+    /// Pause container during commit.
+    #[arg(short = 'p', long = "pause", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub pause: bool,
+    /// The container.
+    pub container: String,
+    /// [REPOSITORY[:TAG]]
+    pub repository: Option<String>,
 }
 
 /// `update`.

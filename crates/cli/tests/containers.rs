@@ -438,6 +438,44 @@ fn lifecycle_with_the_docker_cli() {
     let diff = ok(&d.docker(&["diff", "changer"]));
     assert_eq!(diff, "C /etc\nD /etc/group\nC /tmp\nA /tmp/new\n");
     ok(&d.berth(&["rm", "changer"]));
+    // commit (lab 8): the changes become a layer of a new image.
+    ok(&d.berth(&[
+        "run",
+        "--name",
+        "maker",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /hello; rm /etc/group; mkdir -p /srv/app",
+    ]));
+    let img = ok(&d.docker(&[
+        "commit",
+        "-m",
+        "lab 8",
+        "-c",
+        "WORKDIR /srv/app",
+        "-c",
+        r#"CMD ["cat", "/hello"]"#,
+        "maker",
+        "mynginx:2.0",
+    ]))
+    .trim()
+    .to_string();
+    assert!(img.starts_with("sha256:"), "{img}");
+    assert_eq!(ok(&d.docker(&["run", "--rm", "mynginx:2.0"])), "made\n");
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "mynginx:2.0",
+        "sh",
+        "-c",
+        "pwd; test -e /etc/group && echo present || echo gone",
+    ]));
+    assert_eq!(out, "/srv/app\ngone\n");
+    let hist = ok(&d.berth(&["history", "--format", "{{.Comment}}", "mynginx:2.0"]));
+    assert_eq!(hist.lines().next(), Some("lab 8"), "{hist}");
+    assert_eq!(inspect(&d, "mynginx:2.0", "{{len .RootFS.Layers}}"), "2");
+    ok(&d.berth(&["rm", "maker"]));
     // A container's image cannot be removed under it.
     let err = fails(&d.docker(&["rmi", "busybox"]));
     assert!(

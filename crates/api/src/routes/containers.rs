@@ -441,3 +441,35 @@ pub async fn update(
     let warnings = blocking(move || e.update_container(&id, &body)).await?;
     Ok(Json(json!({"Warnings": warnings})))
 }
+
+/// `POST /commit`.
+pub async fn commit(State(e): State<S>, RawQuery(q): RawQuery, body: Bytes) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let container = q
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError(EngineError::invalid(
+                "container is required: say which container to commit",
+            ))
+        })?
+        .to_string();
+    let overrides: Option<Value> = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        None
+    } else {
+        Some(
+            serde_json::from_slice(&body)
+                .map_err(|err| ApiError(EngineError::invalid(format!("invalid JSON: {err}"))))?,
+        )
+    };
+    let opts = berth_engine::containers::commit::CommitOptions {
+        repo: q.get("repo").map(String::from),
+        tag: q.get("tag").map(String::from),
+        comment: q.get("comment").map(String::from),
+        author: q.get("author").map(String::from),
+        pause: q.get("pause").is_none_or(|p| p.is_empty()) || q.bool("pause")?,
+        changes: q.all("changes"),
+    };
+    let id = blocking(move || e.commit_container(&container, &opts, overrides.as_ref())).await?;
+    Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
+}

@@ -39,6 +39,7 @@ pub fn router(engine: State) -> Router {
         .route("/containers/json", get(containers::list))
         .route("/containers/create", post(containers::create))
         .route("/containers/prune", post(containers::prune))
+        .route("/commit", post(containers::commit))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))

@@ -16,8 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
 use crate::cli::{
-    ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, OneContainer, PsArgs, RenameArgs,
-    RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+    CommitArgs, ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, OneContainer, PsArgs,
+    RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::output::{filters_json, print_list, query, short_id, ts_param, CmdError};
 
@@ -768,4 +768,40 @@ pub async fn update(client: &Client, a: &UpdateArgs) -> Result<ExitCode, CmdErro
         }
     })
     .await
+}
+
+pub async fn commit(client: &Client, a: &CommitArgs) -> Result<ExitCode, CmdError> {
+    let mut q: Vec<(&str, String)> = vec![("container", a.container.clone())];
+    if let Some(r) = &a.repository {
+        if let Err(e) = berth_reference::Reference::parse_normalized(r) {
+            return Err(format!(
+                "Error parsing reference: \"{r}\" is not a valid repository/tag: {e}"
+            )
+            .into());
+        }
+        let slash = r.rfind('/').map(|i| i + 1).unwrap_or(0);
+        match r[slash..].rfind(':') {
+            Some(i) if !r.contains('@') => {
+                q.push(("repo", r[..slash + i].to_string()));
+                q.push(("tag", r[slash + i + 1..].to_string()));
+            }
+            _ => q.push(("repo", r.clone())),
+        }
+    }
+    if let Some(m) = &a.message {
+        q.push(("comment", m.clone()));
+    }
+    if let Some(au) = &a.author {
+        q.push(("author", au.clone()));
+    }
+    q.push(("pause", if a.pause { "1".into() } else { "0".into() }));
+    for c in &a.change {
+        q.push(("changes", c.clone()));
+    }
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let v = client
+        .call_json(Method::POST, &format!("/commit?{}", query(&pairs)), None)
+        .await?;
+    println!("{}", v["Id"].as_str().unwrap_or(""));
+    Ok(ExitCode::SUCCESS)
 }

@@ -94,6 +94,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Update(a) | Command::Container(ContainerCmd::Update(a)) => {
             container::update(&client, &a).await
         }
+        Command::Commit(a) | Command::Container(ContainerCmd::Commit(a)) => {
+            container::commit(&client, &a).await
+        }
         Command::Shim(_) => unreachable!("handled in main"),
     }
 }

@@ -745,7 +745,7 @@ impl Engine {
                 rec.id
             )));
         }
-        self.freeze(&rec.id, true)?;
+        self.freeze_id(&rec.id, true)?;
         rec.state.paused = true;
         rec.state.status = "paused".into();
         self.set_state(&rec)?;
@@ -762,7 +762,7 @@ impl Engine {
                 rec.id
             )));
         }
-        self.freeze(&rec.id, false)?;
+        self.freeze_id(&rec.id, false)?;
         rec.state.paused = false;
         rec.state.status = "running".into();
         self.set_state(&rec)?;
@@ -770,7 +770,8 @@ impl Engine {
         Ok(())
     }
 
-    fn freeze(&self, id: &str, frozen: bool) -> Result<()> {
+    /// Freezes or thaws a container's cgroup.
+    pub(crate) fn freeze_id(&self, id: &str, frozen: bool) -> Result<()> {
         let v1 = format!("/sys/fs/cgroup/freezer/berth/{id}/freezer.state");
         let v2 = format!("/sys/fs/cgroup/berth/{id}/cgroup.freeze");
         let r = if std::path::Path::new(&v1).exists() {
