@@ -94,6 +94,8 @@ pub enum Command {
     Update(UpdateArgs),
     /// Create a new image from a container's changes.
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(ExportArgs),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -337,6 +339,18 @@ pub enum ContainerCmd {
     Update(UpdateArgs),
     /// Create a new image from a container's changes.
     Commit(CommitArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(ExportArgs),
+}
+
+/// `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// Write to a file, instead of STDOUT.
+    #[arg(short = 'o', long = "output")]
+    pub output: Option<String>,
+    /// The container.
+    pub container: String,
 }
 
 /// `commit`.

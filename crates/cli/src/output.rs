@@ -105,3 +105,43 @@ pub fn ts_param(v: &str) -> Result<String, CmdError> {
         t.rem_euclid(1_000_000_000)
     ))
 }
+
+/// Writes a streamed response to a file (through a temporary name, renamed
+/// at the end, so a failure never leaves a truncated file under the name
+/// asked for) or to stdout.
+pub async fn write_stream(
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, berth_api::ClientError>>,
+    path: Option<&str>,
+    what: &str,
+) -> Result<(), CmdError> {
+    use futures::StreamExt;
+    let mut stream = Box::pin(stream);
+    match path {
+        Some(path) => {
+            let tmp = format!("{path}.berth-tmp");
+            let mut f = std::fs::File::create(&tmp).map_err(|e| format!("{what}: {tmp}: {e}"))?;
+            let r: Result<(), CmdError> = async {
+                while let Some(chunk) = stream.next().await {
+                    f.write_all(&chunk.map_err(|e| format!("{what}: {e}"))?)?;
+                }
+                f.sync_all()?;
+                Ok(())
+            }
+            .await;
+            if let Err(e) = r {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e);
+            }
+            std::fs::rename(&tmp, path).map_err(|e| format!("{what}: {path}: {e}"))?;
+        }
+        None => {
+            let stdout = std::io::stdout();
+            let mut o = stdout.lock();
+            while let Some(chunk) = stream.next().await {
+                o.write_all(&chunk.map_err(|e| format!("{what}: {e}"))?)?;
+            }
+            o.flush()?;
+        }
+    }
+    Ok(())
+}

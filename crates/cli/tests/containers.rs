@@ -475,6 +475,28 @@ fn lifecycle_with_the_docker_cli() {
     let hist = ok(&d.berth(&["history", "--format", "{{.Comment}}", "mynginx:2.0"]));
     assert_eq!(hist.lines().next(), Some("lab 8"), "{hist}");
     assert_eq!(inspect(&d, "mynginx:2.0", "{{len .RootFS.Layers}}"), "2");
+    // export: the whole filesystem of a stopped container, changes included.
+    let tar = d.dir.path().join("maker.tar");
+    ok(&d.docker(&["export", "-o", tar.to_str().unwrap(), "maker"]));
+    let mut names = Vec::new();
+    for e in tar::Archive::new(std::fs::File::open(&tar).unwrap())
+        .entries()
+        .unwrap()
+    {
+        names.push(e.unwrap().path().unwrap().display().to_string());
+    }
+    assert!(
+        names.iter().any(|n| n == "hello") && names.iter().any(|n| n == "bin/busybox"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n == "etc/group"),
+        "deleted files are not exported"
+    );
+    assert!(
+        mounts_with(&inspect(&d, "maker", "{{.Id}}")).is_empty(),
+        "export left the rootfs mounted"
+    );
     ok(&d.berth(&["rm", "maker"]));
     // A container's image cannot be removed under it.
     let err = fails(&d.docker(&["rmi", "busybox"]));

@@ -473,3 +473,18 @@ pub async fn commit(State(e): State<S>, RawQuery(q): RawQuery, body: Bytes) -> A
     let id = blocking(move || e.commit_container(&container, &opts, overrides.as_ref())).await?;
     Ok((StatusCode::CREATED, Json(json!({"Id": id}))).into_response())
 }
+
+/// `GET /containers/{id}/export`.
+pub async fn export(State(e): State<S>, Path(id): Path<String>) -> ApiResult<Response> {
+    let e2 = e.clone();
+    let id2 = id.clone();
+    blocking(move || e2.resolve_container(&id2).map(|_| ())).await?;
+    let (mut w, body) = crate::stream::ChannelWriter::new();
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = e.export_container(&id, &mut w) {
+            tracing::warn!("export failed: {err}");
+            w.abort(err.message);
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}

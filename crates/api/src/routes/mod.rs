@@ -53,6 +53,7 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/changes", get(containers::changes))
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
+        .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/attach", post(containers::attach))
         .route(
             "/containers/{id}",

@@ -16,8 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
 use crate::cli::{
-    CommitArgs, ContainerPrune, CreateArgs, KillArgs, LogsArgs, Names, OneContainer, PsArgs,
-    RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+    CommitArgs, ContainerPrune, CreateArgs, ExportArgs, KillArgs, LogsArgs, Names, OneContainer,
+    PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::output::{filters_json, print_list, query, short_id, ts_param, CmdError};
 
@@ -803,5 +803,22 @@ pub async fn commit(client: &Client, a: &CommitArgs) -> Result<ExitCode, CmdErro
         .call_json(Method::POST, &format!("/commit?{}", query(&pairs)), None)
         .await?;
     println!("{}", v["Id"].as_str().unwrap_or(""));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn export(client: &Client, a: &ExportArgs) -> Result<ExitCode, CmdError> {
+    if a.output.is_none() && crate::output::is_tty(std::io::stdout()) {
+        return Err("cowardly refusing to save to a terminal. Use the -o flag or redirect".into());
+    }
+    let resp = client
+        .request(
+            Method::GET,
+            &format!("/containers/{}/export", a.container),
+            empty(),
+            None,
+        )
+        .await?;
+    let stream = berth_api::client::body_stream(resp);
+    crate::output::write_stream(stream, a.output.as_deref(), "failed to export container").await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -273,38 +273,8 @@ pub async fn save(client: &Client, a: &ImageSave) -> Result<ExitCode, CmdError> 
             None,
         )
         .await?;
-    let mut stream = Box::pin(berth_api::client::body_stream(resp));
-    match &a.output {
-        Some(path) => {
-            // Write next to the target and rename, so a failed save never
-            // leaves a truncated archive under the requested name.
-            let tmp = format!("{path}.berth-tmp");
-            let mut f = std::fs::File::create(&tmp)
-                .map_err(|e| format!("failed to save image: {tmp}: {e}"))?;
-            let r: Result<(), CmdError> = async {
-                while let Some(chunk) = stream.next().await {
-                    f.write_all(&chunk.map_err(|e| format!("failed to save image: {e}"))?)?;
-                }
-                f.sync_all()?;
-                Ok(())
-            }
-            .await;
-            if let Err(e) = r {
-                let _ = std::fs::remove_file(&tmp);
-                return Err(e);
-            }
-            std::fs::rename(&tmp, path)
-                .map_err(|e| format!("failed to save image: {path}: {e}"))?;
-        }
-        None => {
-            let stdout = std::io::stdout();
-            let mut o = stdout.lock();
-            while let Some(chunk) = stream.next().await {
-                o.write_all(&chunk.map_err(|e| format!("failed to save image: {e}"))?)?;
-            }
-            o.flush()?;
-        }
-    }
+    let stream = berth_api::client::body_stream(resp);
+    crate::output::write_stream(stream, a.output.as_deref(), "failed to save image").await?;
     Ok(ExitCode::SUCCESS)
 }
 

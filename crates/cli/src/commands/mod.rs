@@ -97,6 +97,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Commit(a) | Command::Container(ContainerCmd::Commit(a)) => {
             container::commit(&client, &a).await
         }
+        Command::Export(a) | Command::Container(ContainerCmd::Export(a)) => {
+            container::export(&client, &a).await
+        }
         Command::Shim(_) => unreachable!("handled in main"),
     }
 }

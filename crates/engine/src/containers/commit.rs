@@ -256,3 +256,42 @@ impl Engine {
         Ok(id)
     }
 }
+
+impl Engine {
+    /// `GET /containers/{id}/export`: the container's whole filesystem as a
+    /// tar, written to `out` (the root filesystem is mounted for the time it
+    /// takes when the container is not running).
+    pub fn export_container(&self, name: &str, out: impl Write) -> Result<()> {
+        let rec = self.resolve_container(name)?;
+        let was_mounted = berth_snapshot::mount::is_mounted(&self.container_dirs(&rec.id).merged);
+        let root = self.mount_rootfs(&rec)?;
+        let r = (|| -> io::Result<()> {
+            let mut b = tar::Builder::new(out);
+            b.follow_symlinks(false);
+            let mut entries: Vec<_> = std::fs::read_dir(&root)?
+                .flatten()
+                .map(|e| e.path())
+                .collect();
+            entries.sort();
+            for p in entries {
+                let rel = p
+                    .strip_prefix(&root)
+                    .map_err(io::Error::other)?
+                    .to_path_buf();
+                let meta = std::fs::symlink_metadata(&p)?;
+                if meta.is_dir() {
+                    b.append_dir_all(&rel, &p)?;
+                } else {
+                    b.append_path_with_name(&p, &rel)?;
+                }
+            }
+            b.into_inner()?.flush()
+        })();
+        if !was_mounted && !rec.state.running {
+            self.unmount_rootfs(&rec.id);
+        }
+        r.map_err(|e| EngineError::internal(format!("exporting container {}: {e}", rec.id)))?;
+        self.container_event(&rec, "export", BTreeMap::new());
+        Ok(())
+    }
+}
