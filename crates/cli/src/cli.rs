@@ -96,6 +96,8 @@ pub enum Command {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive.
     Export(ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(StatsArgs),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -341,6 +343,27 @@ pub enum ContainerCmd {
     Commit(CommitArgs),
     /// Export a container's filesystem as a tar archive.
     Export(ExportArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(StatsArgs),
+}
+
+/// `stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Disable streaming stats and only pull the first result.
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Do not truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Containers (default: all running).
+    pub containers: Vec<String>,
 }
 
 /// `export`.

@@ -315,6 +315,23 @@ fn cgroup_limits_read_back_and_enforced() {
         "100663296",
         "a refused update changes nothing"
     );
+    // stats: memory and pids from the cgroup, the limit as set.
+    let out = ok(&d.docker(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.MemUsage}} {{.PIDs}}",
+        "upd",
+    ]));
+    let f: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(f[0], "upd", "{out}");
+    assert_eq!(f[3], "96MiB", "the limit set by update: {out}");
+    assert_eq!(f[4], "1", "{out}");
+    let out = ok(&d.berth(&["stats", "--no-stream", "upd"]));
+    assert!(
+        out.starts_with("CONTAINER ID   NAME      CPU %     MEM USAGE / LIMIT"),
+        "{out}"
+    );
     ok(&d.berth(&["rm", "-f", "upd"]));
     // The pids limit holds: forks beyond it fail.
     let out = d.berth(&[

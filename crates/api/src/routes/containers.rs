@@ -488,3 +488,51 @@ pub async fn export(State(e): State<S>, Path(id): Path<String>) -> ApiResult<Res
     });
     Ok(([(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }
+
+/// `GET /containers/{id}/stats`: one document (`stream=0`, with a CPU sample
+/// a second apart unless `one-shot`) or one a second while it runs.
+pub async fn stats(
+    State(e): State<S>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    let q = Query::parse(q.as_deref());
+    let stream = q.get("stream").is_none_or(|s| s.is_empty()) || q.bool("stream")?;
+    let one_shot = q.bool("one-shot")?;
+    let e2 = e.clone();
+    let id2 = id.clone();
+    let first = blocking(move || e2.container_stats(&id2, None)).await?;
+    if !stream {
+        let doc = if one_shot || first["read"] == "0001-01-01T00:00:00Z" {
+            first
+        } else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let e2 = e.clone();
+            blocking(move || e2.container_stats(&id, Some(&first))).await?
+        };
+        return Ok(Json(doc).into_response());
+    }
+    let (tx, body) = crate::stream::json_lines();
+    tokio::spawn(async move {
+        let mut prev = first;
+        if tx.send(prev.clone()).is_err() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let e2 = e.clone();
+            let id2 = id.clone();
+            let p = prev.clone();
+            let Ok(Ok(next)) =
+                tokio::task::spawn_blocking(move || e2.container_stats(&id2, Some(&p))).await
+            else {
+                return;
+            };
+            if tx.send(next.clone()).is_err() {
+                return;
+            }
+            prev = next;
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}

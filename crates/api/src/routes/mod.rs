@@ -54,6 +54,7 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/top", get(containers::top))
         .route("/containers/{id}/update", post(containers::update))
         .route("/containers/{id}/export", get(containers::export))
+        .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/attach", post(containers::attach))
         .route(
             "/containers/{id}",

@@ -17,7 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
 use crate::cli::{
     CommitArgs, ContainerPrune, CreateArgs, ExportArgs, KillArgs, LogsArgs, Names, OneContainer,
-    PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StopArgs, TopArgs, UpdateArgs,
+    PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs, TopArgs, UpdateArgs,
 };
 use crate::output::{filters_json, print_list, query, short_id, ts_param, CmdError};
 
@@ -821,4 +821,106 @@ pub async fn export(client: &Client, a: &ExportArgs) -> Result<ExitCode, CmdErro
     let stream = berth_api::client::body_stream(resp);
     crate::output::write_stream(stream, a.output.as_deref(), "failed to export container").await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One `stats` row as the docker CLI computes it.
+fn stats_row(v: &serde_json::Value, no_trunc: bool) -> serde_json::Value {
+    let f = |p: &serde_json::Value| p.as_f64().unwrap_or(0.0);
+    let cpu_delta = f(&v["cpu_stats"]["cpu_usage"]["total_usage"])
+        - f(&v["precpu_stats"]["cpu_usage"]["total_usage"]);
+    let sys_delta =
+        f(&v["cpu_stats"]["system_cpu_usage"]) - f(&v["precpu_stats"]["system_cpu_usage"]);
+    let cpus = f(&v["cpu_stats"]["online_cpus"]).max(1.0);
+    let cpu = if cpu_delta > 0.0 && sys_delta > 0.0 {
+        cpu_delta / sys_delta * cpus * 100.0
+    } else {
+        0.0
+    };
+    let stats = &v["memory_stats"]["stats"];
+    let inactive = stats["total_inactive_file"]
+        .as_f64()
+        .or(stats["inactive_file"].as_f64())
+        .unwrap_or(0.0);
+    let usage = f(&v["memory_stats"]["usage"]);
+    let used = if inactive < usage {
+        usage - inactive
+    } else {
+        usage
+    };
+    let limit = f(&v["memory_stats"]["limit"]);
+    let mem_pct = if limit > 0.0 {
+        used / limit * 100.0
+    } else {
+        0.0
+    };
+    let (mut rd, mut wr) = (0u64, 0u64);
+    for e in v["blkio_stats"]["io_service_bytes_recursive"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+    {
+        match e["op"].as_str().map(|s| s.to_ascii_lowercase()).as_deref() {
+            Some("read") => rd += e["value"].as_u64().unwrap_or(0),
+            Some("write") => wr += e["value"].as_u64().unwrap_or(0),
+            _ => {}
+        }
+    }
+    let id = v["id"].as_str().unwrap_or("");
+    let running = v["read"] != "0001-01-01T00:00:00Z";
+    json!({
+        "ID": if no_trunc { id.to_string() } else { short_id(id) },
+        "Container": if no_trunc { id.to_string() } else { short_id(id) },
+        "Name": v["name"].as_str().unwrap_or("").trim_start_matches('/'),
+        "CPUPerc": if running { format!("{cpu:.2}%") } else { "--".into() },
+        "MemUsage": if running { format!("{} / {}", berth_format::bytes_size(used), berth_format::bytes_size(limit)) } else { "-- / --".into() },
+        "MemPerc": if running { format!("{mem_pct:.2}%") } else { "--".into() },
+        "NetIO": if running { "0B / 0B".to_string() } else { "--".into() },
+        "BlockIO": if running { format!("{} / {}", berth_format::human_size(rd), berth_format::human_size(wr)) } else { "--".into() },
+        "PIDs": if running { v["pids_stats"]["current"].as_u64().unwrap_or(0).to_string() } else { "--".into() },
+    })
+}
+
+pub async fn stats(client: &Client, a: &StatsArgs) -> Result<ExitCode, CmdError> {
+    let names: Vec<String> = if a.containers.is_empty() {
+        let q = if a.all { "?all=1" } else { "" };
+        client
+            .get_json(&format!("/containers/json{q}"))
+            .await?
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|c| c["Id"].as_str().map(String::from))
+            .collect()
+    } else {
+        a.containers.clone()
+    };
+    let headers = json!({"ID": "CONTAINER ID", "Container": "CONTAINER", "Name": "NAME", "CPUPerc": "CPU %",
+        "MemUsage": "MEM USAGE / LIMIT", "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS"});
+    let default = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}";
+    loop {
+        // One request per container, concurrently (each takes a second to
+        // measure CPU use).
+        let futs = names.iter().map(|n| async move {
+            client
+                .get_json(&format!("/containers/{n}/stats?stream=0"))
+                .await
+        });
+        let results = futures::future::join_all(futs).await;
+        let mut rows = Vec::new();
+        for r in results {
+            match r {
+                Ok(v) => rows.push(stats_row(&v, a.no_trunc)),
+                Err(e) if !a.containers.is_empty() => return Err(e.into()),
+                Err(_) => {}
+            }
+        }
+        if !a.no_stream {
+            print!("\x1b[2J\x1b[H");
+        }
+        print_list(a.format.as_deref(), default, headers.clone(), &rows)?;
+        if a.no_stream {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
 }

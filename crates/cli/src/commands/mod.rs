@@ -100,6 +100,9 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Export(a) | Command::Container(ContainerCmd::Export(a)) => {
             container::export(&client, &a).await
         }
+        Command::Stats(a) | Command::Container(ContainerCmd::Stats(a)) => {
+            container::stats(&client, &a).await
+        }
         Command::Shim(_) => unreachable!("handled in main"),
     }
 }

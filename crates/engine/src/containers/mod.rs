@@ -9,6 +9,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod rootfs;
 pub mod spec;
+pub mod stats;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
