@@ -220,29 +220,20 @@ impl Engine {
         cfg.extra.remove("container_config");
         let bytes = serde_json::to_vec(&cfg)
             .map_err(|e| EngineError::internal(format!("encoding image config: {e}")))?;
-        let id = self.blobs.put(&bytes, None)?.to_string();
-        let mut layers = base.layers.clone();
-        layers.push(staged.record.diff_id.clone());
-        let image = ImageRecord {
-            id: id.clone(),
-            layers,
-            manifest: None,
-            parent: Some(base.id.clone()),
-            last_tag_time: None,
-            added: chrono::Utc::now().timestamp(),
+        let id = match self.store_new_image(
+            &bytes,
+            &staged,
+            base.layers.clone(),
+            Some(base.id.clone()),
+            target.as_ref(),
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                self.layers.discard(&staged);
+                self.drop_unreferenced_blobs(std::slice::from_ref(&staged.record.blob));
+                return Err(e);
+            }
         };
-        let _g = self.image_lock.lock();
-        self.sync_data_root();
-        self.store.write(|tx| -> Result<()> {
-            self.layers.adopt(tx, &staged)?;
-            if tx.get::<ImageRecord>(IMAGES, &id)?.is_none() {
-                tx.put(IMAGES, &id, &image)?;
-            }
-            if let Some(t) = &target {
-                self.set_ref(tx, t, &id)?;
-            }
-            Ok(())
-        })?;
         let mut extra: BTreeMap<String, String> = attrs([("imageID", id.clone())]);
         if let Some(c) = &opts.comment {
             extra.insert("comment".into(), c.clone());

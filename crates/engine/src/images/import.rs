@@ -112,42 +112,11 @@ impl Engine {
         };
         let bytes = serde_json::to_vec(&config)
             .map_err(|e| EngineError::internal(format!("encoding image config: {e}")))?;
-        let result = (|| -> Result<String> {
-            let id = self.blobs.put(&bytes, None)?.to_string();
-            let rec = ImageRecord {
-                id: id.clone(),
-                layers: vec![staged.record.diff_id.clone()],
-                manifest: None,
-                parent: None,
-                last_tag_time: None,
-                added: chrono::Utc::now().timestamp(),
-            };
-            let _g = self.image_lock.lock();
-            self.sync_data_root();
-            self.store.write(|tx| -> Result<()> {
-                self.layers.adopt(tx, &staged)?;
-                if tx.get::<ImageRecord>(IMAGES, &id)?.is_none() {
-                    tx.put(IMAGES, &id, &rec)?;
-                }
-                if let Some(t) = &target {
-                    self.set_ref(tx, t, &id)?;
-                }
-                Ok(())
-            })?;
-            Ok(id)
-        })();
+        let result = self.store_new_image(&bytes, &staged, vec![], None, target.as_ref());
         match result {
             Ok(id) => {
                 self.events
                     .publish("image", "import", &id, attrs([("name", id.clone())]));
-                if let Some(t) = &target {
-                    self.events.publish(
-                        "image",
-                        "tag",
-                        &id,
-                        attrs([("name", t.familiar_string())]),
-                    );
-                }
                 Ok(id)
             }
             Err(e) => {
@@ -156,5 +125,48 @@ impl Engine {
                 Err(e)
             }
         }
+    }
+
+    /// Stores a new image made of `base_layers` plus one staged layer: its
+    /// config blob, the layer, the record and its tag, in one transaction
+    /// (the staged layer is moved into place only there). Publishes `tag`.
+    pub(crate) fn store_new_image(
+        &self,
+        config: &[u8],
+        staged: &crate::layers::StagedLayer,
+        base_layers: Vec<String>,
+        parent: Option<String>,
+        target: Option<&Reference>,
+    ) -> Result<String> {
+        let id = self.blobs.put(config, None)?.to_string();
+        let mut layers = base_layers;
+        layers.push(staged.record.diff_id.clone());
+        let rec = ImageRecord {
+            id: id.clone(),
+            layers,
+            manifest: None,
+            parent,
+            last_tag_time: None,
+            added: chrono::Utc::now().timestamp(),
+        };
+        {
+            let _g = self.image_lock.lock();
+            self.sync_data_root();
+            self.store.write(|tx| -> Result<()> {
+                self.layers.adopt(tx, staged)?;
+                if tx.get::<ImageRecord>(IMAGES, &id)?.is_none() {
+                    tx.put(IMAGES, &id, &rec)?;
+                }
+                if let Some(t) = target {
+                    self.set_ref(tx, t, &id)?;
+                }
+                Ok(())
+            })?;
+        }
+        if let Some(t) = target {
+            self.events
+                .publish("image", "tag", &id, attrs([("name", t.familiar_string())]));
+        }
+        Ok(id)
     }
 }
