@@ -1288,23 +1288,7 @@ fn validate_device_cgroup_rule(val: &str) -> Result<(), String> {
 
 /// go-units `ParseUlimit` → `{"Name","Hard","Soft"}`.
 fn parse_ulimit(val: &str) -> Result<(String, i64, i64), String> {
-    const NAMES: &[&str] = &[
-        "core",
-        "cpu",
-        "data",
-        "fsize",
-        "locks",
-        "memlock",
-        "msgqueue",
-        "nice",
-        "nofile",
-        "nproc",
-        "rss",
-        "rtprio",
-        "rttime",
-        "sigpending",
-        "stack",
-    ];
+    const NAMES: &[&str] = berth_engine::containers::spec::ULIMIT_NAMES;
     let Some((name, limits)) = val.split_once('=') else {
         return Err(format!("invalid ulimit argument: {val}"));
     };

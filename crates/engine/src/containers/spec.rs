@@ -433,26 +433,27 @@ fn parse_bind(b: &str) -> Result<Bind> {
     })
 }
 
+/// The `--ulimit` names Docker knows (go-units `ulimitNameMapping`).
+pub const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
 fn rlimit_name(n: &str) -> Option<String> {
-    const KNOWN: &[&str] = &[
-        "core",
-        "cpu",
-        "data",
-        "fsize",
-        "locks",
-        "memlock",
-        "msgqueue",
-        "nice",
-        "nofile",
-        "nproc",
-        "rss",
-        "rtprio",
-        "rttime",
-        "sigpending",
-        "stack",
-        "as",
-    ];
-    KNOWN
+    ULIMIT_NAMES
         .contains(&n)
         .then(|| format!("RLIMIT_{}", n.to_ascii_uppercase()))
 }
