@@ -641,6 +641,37 @@ fn containers_outlive_a_daemon_restart_and_crash() {
         format!("true {pid}")
     );
     ok(&d.berth(&["rm", "-f", "long", "short"]));
+    // What a crash in the middle of a create leaves (directories, a mounted
+    // overlay, a bundle, but no record) is gone after the next start.
+    let ghost = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let gdir = d.data_root().join("containers").join(ghost);
+    for sub in ["upper", "work", "merged", "lower"] {
+        std::fs::create_dir_all(gdir.join(sub)).unwrap();
+    }
+    let opts = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        gdir.join("lower").display(),
+        gdir.join("upper").display(),
+        gdir.join("work").display()
+    );
+    let st = std::process::Command::new("mount")
+        .args(["-t", "overlay", "overlay", "-o", &opts])
+        .arg(gdir.join("merged"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let gbundle = d.dir.path().join("run/containers").join(ghost);
+    std::fs::create_dir_all(&gbundle).unwrap();
+    d.restart();
+    assert!(
+        !gdir.exists(),
+        "leftover container directory survived the restart"
+    );
+    assert!(!gbundle.exists(), "leftover bundle survived the restart");
+    assert!(
+        mounts_with(ghost).is_empty(),
+        "leftover mount survived the restart"
+    );
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists()
             || wait_for(

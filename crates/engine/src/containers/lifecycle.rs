@@ -692,7 +692,16 @@ impl Engine {
         let Ok(recs) = self.container_records() else {
             return;
         };
+        self.sweep_container_leftovers(&recs);
         for rec in recs {
+            if rec.state.status == "removing" {
+                // Killed in the middle of a removal: finish it.
+                if self.remove_container_files(&rec.id).is_ok() {
+                    let _ = self.store.write(|tx| tx.delete(CONTAINERS, &rec.id));
+                    self.container_event(&rec, "destroy", BTreeMap::new());
+                }
+                continue;
+            }
             let bundle = self.bundle_dir(&rec.id);
             if rec.state.running || rec.state.restarting {
                 let alive =
@@ -725,6 +734,30 @@ impl Engine {
             if wanted && rec.state.status == "exited" {
                 if let Err(e) = self.start_container(&rec.id) {
                     tracing::warn!("starting container {} at daemon start: {e}", &rec.id[..12]);
+                }
+            }
+        }
+    }
+
+    /// Removes container directories and bundles that no record names: a
+    /// create or remove interrupted by a crash leaves them.
+    fn sweep_container_leftovers(&self, recs: &[ContainerRecord]) {
+        let known: std::collections::HashSet<&str> = recs.iter().map(|r| r.id.as_str()).collect();
+        for dir in [
+            self.config.data_root.join("containers"),
+            self.config.exec_root.join("containers"),
+        ] {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if known.contains(name.as_str()) {
+                    continue;
+                }
+                tracing::info!("removing leftovers of container {name}");
+                if let Err(err) = self.remove_container_files(&name) {
+                    tracing::warn!("{err}");
                 }
             }
         }
