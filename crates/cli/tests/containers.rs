@@ -218,6 +218,22 @@ fn isolation_seen_from_inside() {
         out.starts_with("h1\n10.1.2.3\tdb\n") && out.contains("nameserver 192.0.2.53"),
         "{out}"
     );
+    // --init: tini is PID 1 and the command runs under it.
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--init",
+        "busybox",
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("/sbin/docker-init -- sh -c"), "{out}");
+    assert_ne!(
+        lines[1], "1",
+        "the command is not PID 1 under --init: {out}"
+    );
     let err = fails(&d.berth(&["run", "--rm", "-u", "ghost", "busybox", "true"]));
     assert!(err.contains("unable to find user ghost"), "{err}");
     // A bind mount and a tmpfs.

@@ -21,6 +21,9 @@ fn int(v: &Value, k: &str) -> Option<i64> {
     v.get(k).and_then(|x| x.as_i64()).filter(|n| *n != 0)
 }
 
+/// The init `--init` runs as PID 1 (tini, as Docker's docker-init is).
+pub const INIT_BINARY: &str = "/usr/bin/tini-static";
+
 /// Signal number for a name ("SIGTERM", "TERM", "15").
 pub fn signal_number(s: &str) -> Option<i32> {
     if let Ok(n) = s.parse::<i32>() {
@@ -869,6 +872,26 @@ impl Engine {
             .unwrap_or_default();
         let mut args = vec![rec.path.clone()];
         args.extend(rec.args.iter().cloned());
+        if hc["Init"].as_bool() == Some(true) {
+            // Docker's --init: tini, bind-mounted as /sbin/docker-init.
+            let init = std::path::Path::new(INIT_BINARY);
+            if !init.is_file() {
+                return Err(EngineError::invalid(format!(
+                    "--init needs {INIT_BINARY}, which is missing: install Debian's tini package"
+                )));
+            }
+            let sbin = berth_snapshot::mount::mkdir_in_root(rootfs, "/sbin", 0o755)
+                .map_err(|e| EngineError::invalid(format!("/sbin for docker-init: {e}")))?;
+            mounts.push(Mount {
+                destination: format!("{}/docker-init", sbin.trim_end_matches('/')),
+                kind: "bind".into(),
+                source: INIT_BINARY.into(),
+                options: vec!["bind".into(), "ro".into(), "rprivate".into()],
+            });
+            let mut with_init = vec!["/sbin/docker-init".to_string(), "--".to_string()];
+            with_init.append(&mut args);
+            args = with_init;
+        }
         let host_ipc = mode("IpcMode") == "host";
         Ok(ContainerSpec {
             id: rec.id.clone(),
