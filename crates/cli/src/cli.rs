@@ -101,6 +101,29 @@ pub enum Command {
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
+    /// Run a command in a running container and report (internal: health checks).
+    #[command(hide = true, name = "shim-exec")]
+    ShimExec(ShimExecArgs),
+}
+
+/// `berth shim-exec` (internal).
+#[derive(Args, Debug)]
+pub struct ShimExecArgs {
+    /// Container ID.
+    #[arg(long = "id")]
+    pub id: String,
+    /// Runtime state root.
+    #[arg(long = "state-root")]
+    pub state_root: std::path::PathBuf,
+    /// Environment, K=V.
+    #[arg(long = "env")]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[arg(long = "workdir")]
+    pub workdir: Option<String>,
+    /// The command.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub cmd: Vec<String>,
 }
 
 /// `run`.

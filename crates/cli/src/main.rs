@@ -32,6 +32,11 @@ fn main() -> ExitCode {
     if let cli::Command::Daemon(d) = parsed.command {
         return daemon::run(d, &args);
     }
+    if let cli::Command::ShimExec(a) = parsed.command {
+        let r = berth_runtime::shim::exec_capture(&a.id, &a.state_root, a.cmd, a.env, a.workdir);
+        println!("{}", serde_json::to_string(&r).unwrap_or_default());
+        return ExitCode::SUCCESS;
+    }
     if let cli::Command::Shim(a) = parsed.command {
         // The runtime's own diagnostics go to the bundle's shim.log.
         if let Ok(f) = std::fs::OpenOptions::new()

@@ -547,6 +547,84 @@ fn lifecycle_with_the_docker_cli() {
 }
 
 #[test]
+fn health_checks() {
+    let d = setup();
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ready",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1; touch /tmp/ready; sleep 1000",
+    ]));
+    assert_eq!(inspect(&d, "hc", "{{.State.Health.Status}}"), "starting");
+    assert!(
+        wait_for(
+            || inspect(&d, "hc", "{{.State.Health.Status}}") == "healthy",
+            15
+        ),
+        "{}",
+        inspect(&d, "hc", "{{json .State.Health}}")
+    );
+    let ps = ok(&d.docker(&[
+        "ps",
+        "--filter",
+        "health=healthy",
+        "--format",
+        "{{.Names}} {{.Status}}",
+    ]));
+    assert!(ps.starts_with("hc Up ") && ps.contains("(healthy)"), "{ps}");
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "sick",
+        "--health-cmd",
+        "echo nope; exit 1",
+        "--health-interval",
+        "200ms",
+        "--health-retries",
+        "2",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert!(wait_for(
+        || inspect(&d, "sick", "{{.State.Health.Status}}") == "unhealthy",
+        15
+    ));
+    let log = inspect(&d, "sick", "{{(index .State.Health.Log 0).Output}}");
+    assert_eq!(log, "nope");
+    assert!(
+        inspect(&d, "sick", "{{.State.Health.FailingStreak}}")
+            .parse::<u32>()
+            .unwrap()
+            >= 2
+    );
+    let until = (chrono::Utc::now().timestamp() + 1).to_string();
+    let ev = ok(&d.berth(&[
+        "events",
+        "--since",
+        "1m",
+        "--until",
+        &until,
+        "--filter",
+        "container=sick",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert!(ev.lines().any(|l| l == "health_status: unhealthy"), "{ev}");
+}
+
+#[test]
 fn restart_policies_and_prune() {
     let d = setup();
     ok(&d.berth(&[

@@ -675,3 +675,102 @@ pub fn connect(bundle: &Path, request: &Value) -> std::io::Result<UnixStream> {
     writeln!(s, "{request}")?;
     Ok(s)
 }
+
+/// What `berth shim-exec` reports: the exit code and the (bounded) output.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecReport {
+    /// Exit code (128+signal when killed).
+    pub exit_code: i32,
+    /// stdout and stderr, interleaved, at most 4 KiB (as health logs keep).
+    pub output: String,
+    /// Why the process could not be started.
+    pub error: Option<String>,
+}
+
+/// Runs a process inside a running container's namespaces and cgroup
+/// (libcontainer's tenant builder), waits for it and returns its exit code
+/// and output. Meant for a fresh single-threaded process (`berth shim-exec`).
+pub fn exec_capture(
+    id: &str,
+    state_root: &Path,
+    args: Vec<String>,
+    env: Vec<String>,
+    cwd: Option<String>,
+) -> ExecReport {
+    let fail = |e: String| ExecReport {
+        exit_code: 126,
+        output: String::new(),
+        error: Some(e),
+    };
+    // SAFETY: plain prctl with integer arguments.
+    unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    }
+    let (out_r, out_w) = match pipe() {
+        Ok(p) => p,
+        Err(e) => return fail(format!("pipe: {e}")),
+    };
+    let err_w = match nix::unistd::dup(std::os::fd::AsRawFd::as_raw_fd(&out_w)) {
+        // SAFETY: dup returned a new descriptor we now own.
+        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
+        Err(e) => return fail(format!("dup: {e}")),
+    };
+    let null = match OpenOptions::new().read(true).open("/dev/null") {
+        Ok(f) => f,
+        Err(e) => return fail(format!("/dev/null: {e}")),
+    };
+    let env: std::collections::HashMap<String, String> = env
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let built = libcontainer::container::builder::ContainerBuilder::new(
+        id.to_string(),
+        libcontainer::syscall::syscall::SyscallType::Linux,
+    )
+    .with_root_path(state_root)
+    .map(|b| {
+        b.with_stdin(OwnedFd::from(null))
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+    })
+    .and_then(|b| {
+        b.as_tenant()
+            .with_container_args(args)
+            .with_env(env)
+            .with_cwd(cwd)
+            .with_detach(true)
+            .build()
+    });
+    let pid = match built {
+        Ok(p) => p,
+        Err(e) => {
+            let (msg, code) = start_error(&format!("{e:?}"));
+            return ExecReport {
+                exit_code: code,
+                output: String::new(),
+                error: Some(msg),
+            };
+        }
+    };
+    let mut output = Vec::new();
+    let _ = (&out_r).take(4096).read_to_end(&mut output);
+    // Drain the rest so the process never blocks on a full pipe.
+    let _ = std::io::copy(&mut &out_r, &mut std::io::sink());
+    let code = loop {
+        match nix::sys::wait::waitpid(pid, None) {
+            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => break c,
+            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
+            Ok(_) => continue,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break 255,
+        }
+    };
+    ExecReport {
+        exit_code: code,
+        output: String::from_utf8_lossy(&output).into_owned(),
+        error: None,
+    }
+}

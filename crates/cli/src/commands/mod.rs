@@ -103,7 +103,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Stats(a) | Command::Container(ContainerCmd::Stats(a)) => {
             container::stats(&client, &a).await
         }
-        Command::Shim(_) => unreachable!("handled in main"),
+        Command::Shim(_) | Command::ShimExec(_) => unreachable!("handled in main"),
     }
 }
 

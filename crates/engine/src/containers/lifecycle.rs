@@ -289,6 +289,7 @@ impl Engine {
         self.notify(rec, |g| g.created_in_shim = false);
         self.container_event(rec, "start", BTreeMap::new());
         self.spawn_monitor(&rec.id);
+        self.spawn_health(&rec.id);
         Ok(())
     }
 
@@ -712,6 +713,7 @@ impl Engine {
                         &rec.id[..12]
                     );
                     self.spawn_monitor(&rec.id);
+                    self.spawn_health(&rec.id);
                     continue;
                 }
                 let status = shim::read_exit(&bundle).unwrap_or(ExitStatus {

@@ -5,6 +5,7 @@
 //! `rootfs`, logs in `logs`.
 
 pub mod commit;
+pub mod health;
 pub mod lifecycle;
 pub mod logs;
 pub mod rootfs;
