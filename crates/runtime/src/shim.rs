@@ -613,6 +613,12 @@ pub fn run(args: ShimArgs) -> i32 {
         }
     }
 
+    // What creating the container allocated is not needed any more: give it
+    // back, so a long-running shim stays small.
+    // SAFETY: malloc_trim only releases free heap memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
     // Reap: the init's status is the container's; others are orphans.
     let code = loop {
         match nix::sys::wait::waitpid(None, None) {
