@@ -79,6 +79,13 @@ pub async fn start(State(e): State<S>, Path(id): Path<String>) -> ApiResult<Resp
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// `t` and `signal` of stop and restart.
+fn stop_params(raw: Option<&str>) -> ApiResult<(Option<i64>, Option<String>)> {
+    let q = Query::parse(raw);
+    let sig = q.get("signal").filter(|s| !s.is_empty()).map(String::from);
+    Ok((timeout_param(&q)?, sig))
+}
+
 fn timeout_param(q: &Query) -> ApiResult<Option<i64>> {
     match q.get("t").filter(|t| !t.is_empty()) {
         Some(t) => t
@@ -94,9 +101,7 @@ pub async fn stop(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let q = Query::parse(q.as_deref());
-    let t = timeout_param(&q)?;
-    let sig = q.get("signal").filter(|s| !s.is_empty()).map(String::from);
+    let (t, sig) = stop_params(q.as_deref())?;
     let was_running = blocking(move || e.stop_container(&id, t, sig.as_deref())).await?;
     Ok(if was_running {
         StatusCode::NO_CONTENT
@@ -111,9 +116,7 @@ pub async fn restart(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> ApiResult<Response> {
-    let q = Query::parse(q.as_deref());
-    let t = timeout_param(&q)?;
-    let sig = q.get("signal").filter(|s| !s.is_empty()).map(String::from);
+    let (t, sig) = stop_params(q.as_deref())?;
     blocking(move || e.restart_container(&id, t, sig.as_deref())).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

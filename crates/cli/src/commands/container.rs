@@ -779,13 +779,10 @@ pub async fn commit(client: &Client, a: &CommitArgs) -> Result<ExitCode, CmdErro
             )
             .into());
         }
-        let slash = r.rfind('/').map(|i| i + 1).unwrap_or(0);
-        match r[slash..].rfind(':') {
-            Some(i) if !r.contains('@') => {
-                q.push(("repo", r[..slash + i].to_string()));
-                q.push(("tag", r[slash + i + 1..].to_string()));
-            }
-            _ => q.push(("repo", r.clone())),
+        let (repo, tag) = super::image::split_tag(r);
+        q.push(("repo", repo.to_string()));
+        if !tag.is_empty() {
+            q.push(("tag", tag.to_string()));
         }
     }
     if let Some(m) = &a.message {

@@ -166,7 +166,7 @@ pub async fn rm(client: &Client, a: &ImageRm) -> Result<ExitCode, CmdError> {
 }
 
 /// Splits `repo[:tag]` (a ':' after the last '/' starts the tag).
-fn split_tag(s: &str) -> (&str, &str) {
+pub fn split_tag(s: &str) -> (&str, &str) {
     let slash = s.rfind('/').map(|i| i + 1).unwrap_or(0);
     match s[slash..].rfind(':') {
         Some(i) if !s.contains('@') => (&s[..slash + i], &s[slash + i + 1..]),

@@ -3,7 +3,7 @@
 
 pub mod container;
 pub mod container_opts;
-mod image;
+pub mod image;
 mod system;
 
 use std::process::ExitCode;

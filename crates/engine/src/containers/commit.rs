@@ -8,7 +8,6 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use berth_content::image::History;
-use berth_reference::Reference;
 use serde_json::{Map, Value};
 
 use super::ContainerRecord;
@@ -134,18 +133,12 @@ impl Engine {
         overrides: Option<&Value>,
     ) -> Result<String> {
         let rec: ContainerRecord = self.resolve_container(name)?;
-        let target = match opts.repo.as_deref().filter(|r| !r.is_empty()) {
-            Some(repo) => {
-                let mut r = Reference::parse_normalized(repo)?;
-                if let Some(t) = opts.tag.as_deref().filter(|t| !t.is_empty()) {
-                    r = r.with_tag(t)?;
-                } else if r.tag().is_none() {
-                    r = r.with_tag("latest")?;
-                }
-                Some(r)
-            }
-            None => None,
-        };
+        let target = opts
+            .repo
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|repo| crate::images::target_reference(repo, opts.tag.as_deref().unwrap_or("")))
+            .transpose()?;
         let mut run: Map<String, Value> = Map::new();
         for k in KEPT {
             if let Some(v) = rec.config.get(*k).filter(|v| !v.is_null()) {

@@ -62,23 +62,12 @@ impl Engine {
     pub fn import_image(&self, input: impl Read, opts: &ImportOptions) -> Result<String> {
         check_platform(opts.platform.as_deref())?;
         // Validate everything the user gave before reading a byte.
-        let target = match opts.repo.as_deref().filter(|r| !r.is_empty()) {
-            Some(repo) => {
-                let mut r = Reference::parse_normalized(repo)?;
-                if r.digest().is_some() {
-                    return Err(EngineError::invalid(
-                        "cannot import with a digest reference",
-                    ));
-                }
-                if let Some(t) = opts.tag.as_deref().filter(|t| !t.is_empty()) {
-                    r = r.with_tag(t)?;
-                } else if r.tag().is_none() {
-                    r = r.with_tag("latest")?;
-                }
-                Some(r)
-            }
-            None => None,
-        };
+        let target = opts
+            .repo
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .map(|repo| crate::images::target_reference(repo, opts.tag.as_deref().unwrap_or("")))
+            .transpose()?;
         let mut run_config = Map::new();
         apply_changes(&mut run_config, &opts.changes)?;
 

@@ -568,27 +568,7 @@ impl Engine {
     /// `POST /images/{name}/tag`.
     pub fn tag_image(&self, source: &str, repo: &str, tag: &str) -> Result<()> {
         let rec = self.resolve_image(source)?;
-        if repo.is_empty() {
-            return Err(EngineError::invalid(
-                "repository name must have at least one component",
-            ));
-        }
-        let mut target = Reference::parse_normalized(repo)?;
-        if target.digest().is_some() {
-            return Err(EngineError::invalid(
-                "refusing to create a tag with a digest reference",
-            ));
-        }
-        if !tag.is_empty() {
-            if target.tag().is_some() {
-                return Err(EngineError::invalid(format!(
-                    "invalid reference format: {repo}:{tag} has two tags"
-                )));
-            }
-            target = target.with_tag(tag)?;
-        } else if target.tag().is_none() {
-            target = target.with_tag("latest")?;
-        }
+        let target = target_reference(repo, tag)?;
         let _g = self.image_lock.lock();
         self.store
             .write(|tx| -> Result<()> { self.set_ref(tx, &target, &rec.id) })?;
@@ -810,6 +790,34 @@ impl Engine {
             .map(|(_, r)| r.size)
             .sum())
     }
+}
+
+/// The reference a tag, import or commit writes: `repo` (which may carry a
+/// tag, never a digest) with `tag`, or `latest` when neither gives one.
+pub(crate) fn target_reference(repo: &str, tag: &str) -> Result<Reference> {
+    if repo.is_empty() {
+        return Err(EngineError::invalid(
+            "repository name must have at least one component",
+        ));
+    }
+    let target = Reference::parse_normalized(repo)?;
+    if target.digest().is_some() {
+        return Err(EngineError::invalid(
+            "refusing to create a tag with a digest reference",
+        ));
+    }
+    if !tag.is_empty() {
+        if target.tag().is_some() {
+            return Err(EngineError::invalid(format!(
+                "invalid reference format: {repo}:{tag} has two tags"
+            )));
+        }
+        return Ok(target.with_tag(tag)?);
+    }
+    if target.tag().is_none() {
+        return Ok(target.with_tag("latest")?);
+    }
+    Ok(target)
 }
 
 /// The first 12 hex characters of an ID.
