@@ -382,9 +382,9 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
             berth_engine::system::VERSION,
             engine.config.data_root.display()
         );
-        berth_api::serve(engine, &listens, shutdown)
-            .await
-            .map_err(|e| e.message)
+        let served = berth_api::serve(engine.clone(), &listens, shutdown).await;
+        engine.begin_shutdown();
+        served.map_err(|e| e.message)
     });
     // Containers keep running (their shims own them); tasks still waiting on
     // them must not hold the exit up.

@@ -729,10 +729,20 @@ fn containers_outlive_a_daemon_restart_and_crash() {
     // A clean restart too.
     ok(&d.berth(&["start", "long"]));
     let pid = inspect(&d, "long", "{{.State.Pid}}");
+    // Long enough for the previous shim to have finished going away: what it
+    // leaves behind must not cut the daemon off from the new one.
+    std::thread::sleep(Duration::from_millis(200));
     d.restart();
     assert_eq!(
         inspect(&d, "long", "{{.State.Running}} {{.State.Pid}}"),
-        format!("true {pid}")
+        format!("true {pid}"),
+        "{}\ndaemon log:\n{}",
+        inspect(
+            &d,
+            "long",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}"
+        ),
+        d.log()
     );
     ok(&d.berth(&["rm", "-f", "long", "short"]));
     // What a crash in the middle of a create leaves (directories, a mounted
@@ -763,7 +773,7 @@ fn containers_outlive_a_daemon_restart_and_crash() {
     );
     assert!(!gbundle.exists(), "leftover bundle survived the restart");
     assert!(
-        mounts_with(ghost).is_empty(),
+        mounts_with(&gdir.display().to_string()).is_empty(),
         "leftover mount survived the restart"
     );
     assert!(

@@ -59,11 +59,27 @@ pub struct Engine {
     attach_pending: Mutex<HashMap<String, usize>>,
     /// The daemon's async runtime (monitors, restart timers).
     rt: tokio::runtime::Handle,
+    /// Set when the daemon is shutting down: monitors whose connections
+    /// the runtime closes must not take that for a container's exit.
+    closing: std::sync::atomic::AtomicBool,
     /// Persistent daemon ID (shown by `info`).
     pub id: String,
 }
 
 impl Engine {
+    /// Marks the engine as shutting down: from now on no exit is recorded
+    /// (running containers outlive the daemon under their shims and are
+    /// picked up again by [`Engine::recover_containers`]).
+    pub fn begin_shutdown(&self) {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Whether [`Engine::begin_shutdown`] was called.
+    pub fn is_closing(&self) -> bool {
+        self.closing.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Opens the engine on its data root: creates the layout, opens the
     /// store, and sweeps away whatever an interrupted operation left. Must
     /// be called inside the daemon's tokio runtime; call
@@ -92,6 +108,7 @@ impl Engine {
             container_lock: Mutex::new(()),
             watches: Mutex::new(HashMap::new()),
             attach_pending: Mutex::new(HashMap::new()),
+            closing: std::sync::atomic::AtomicBool::new(false),
             rt: tokio::runtime::Handle::try_current().map_err(|_| {
                 EngineError::internal("the engine must be opened inside the async runtime")
             })?,

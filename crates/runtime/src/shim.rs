@@ -657,6 +657,10 @@ pub fn run(args: ShimArgs) -> i32 {
     if let Err(e) = container.delete(true) {
         slog.say(&format!("delete: {e:?}"));
     }
+    // Take the socket's name away before anyone learns of the exit: once
+    // they do, a new shim for the same container may bind that name, and
+    // removing it later would cut the new shim off.
+    let _ = fs::remove_file(&sock_path);
     if let Ok(mut g) = shared.exit.lock() {
         *g = Some(status);
     }
@@ -669,7 +673,6 @@ pub fn run(args: ShimArgs) -> i32 {
     }
     // Give waiters a moment to read the status, then go.
     std::thread::sleep(Duration::from_millis(50));
-    let _ = fs::remove_file(&sock_path);
     slog.say(&format!("container {} exited with {code}", args.id));
     0
 }

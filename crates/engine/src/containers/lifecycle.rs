@@ -317,29 +317,42 @@ impl Engine {
         let id = id.to_string();
         let bundle = self.bundle_dir(&id);
         self.rt.spawn(async move {
-            let status = async {
-                let mut s = tokio::net::UnixStream::connect(shim::socket_path(&bundle))
-                    .await
-                    .ok()?;
-                s.write_all(b"{\"op\":\"wait\"}\n").await.ok()?;
-                let mut r = tokio::io::BufReader::new(s);
-                let mut line = String::new();
-                r.read_line(&mut line).await.ok()?;
-                serde_json::from_str::<ExitStatus>(line.trim()).ok()
-            }
-            .await;
-            let status = match status {
-                Some(s) => s,
-                None => {
-                    // The shim went away without answering: look for its record.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    shim::read_exit(&bundle).unwrap_or(ExitStatus {
+            let sock = shim::socket_path(&bundle);
+            let status = loop {
+                let answer = async {
+                    let mut s = tokio::net::UnixStream::connect(&sock).await.ok()?;
+                    s.write_all(b"{\"op\":\"wait\"}\n").await.ok()?;
+                    let mut r = tokio::io::BufReader::new(s);
+                    let mut line = String::new();
+                    r.read_line(&mut line).await.ok()?;
+                    serde_json::from_str::<ExitStatus>(line.trim()).ok()
+                }
+                .await;
+                if engine.is_closing() {
+                    // The runtime is closing our connections: the container
+                    // lives on; the next daemon watches it again.
+                    return;
+                }
+                if let Some(s) = answer {
+                    break s;
+                }
+                // No answer: the shim is gone (its exit record says how the
+                // container ended), unless it still accepts connections.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(s) = shim::read_exit(&bundle) {
+                    break s;
+                }
+                if std::os::unix::net::UnixStream::connect(&sock).is_err() || engine.is_closing() {
+                    break ExitStatus {
                         exit_code: 255,
                         oom_killed: false,
                         finished_at: now_rfc3339(),
-                    })
+                    };
                 }
             };
+            if engine.is_closing() {
+                return;
+            }
             let e = engine.clone();
             let _ = tokio::task::spawn_blocking(move || e.on_exit(&id, status)).await;
         });
@@ -347,6 +360,9 @@ impl Engine {
 
     /// Records an exit and applies the restart policy or `--rm`.
     pub(crate) fn on_exit(self: &Arc<Self>, id: &str, status: ExitStatus) {
+        if self.is_closing() {
+            return;
+        }
         let Ok(mut rec) = self.resolve_container(id) else {
             return;
         };
