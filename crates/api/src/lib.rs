@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod error;
+pub mod hijack;
 pub mod query;
 pub mod routes;
 pub mod server;

@@ -98,33 +98,21 @@ pub enum Command {
     Export(ExportArgs),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(StatsArgs),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(AttachArgs),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
-    /// Run a command in a running container and report (internal: health checks).
+    /// Run a process inside a running container (internal: exec, health checks).
     #[command(hide = true, name = "shim-exec")]
     ShimExec(ShimExecArgs),
 }
 
-/// `berth shim-exec` (internal).
+/// `berth shim-exec` (internal): reads its request from fd 3.
 #[derive(Args, Debug)]
-pub struct ShimExecArgs {
-    /// Container ID.
-    #[arg(long = "id")]
-    pub id: String,
-    /// Runtime state root.
-    #[arg(long = "state-root")]
-    pub state_root: std::path::PathBuf,
-    /// Environment, K=V.
-    #[arg(long = "env")]
-    pub env: Vec<String>,
-    /// Working directory.
-    #[arg(long = "workdir")]
-    pub workdir: Option<String>,
-    /// The command.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
-    pub cmd: Vec<String>,
-}
+pub struct ShimExecArgs {}
 
 /// `run`.
 #[derive(Args, Debug)]
@@ -368,6 +356,63 @@ pub enum ContainerCmd {
     Export(ExportArgs),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(StatsArgs),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(AttachArgs),
+}
+
+/// `exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run command in the background.
+    #[arg(short = 'd', long = "detach")]
+    pub detach: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Set environment variables.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Read in a file of environment variables.
+    #[arg(long = "env-file")]
+    pub env_file: Vec<String>,
+    /// Keep STDIN open even if not attached.
+    #[arg(short = 'i', long = "interactive")]
+    pub interactive: bool,
+    /// Give extended privileges to the command.
+    #[arg(long = "privileged")]
+    pub privileged: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long = "tty")]
+    pub tty: bool,
+    /// Username or UID (format: "<name|uid>[:<group|gid>]").
+    #[arg(short = 'u', long = "user")]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long = "workdir")]
+    pub workdir: Option<String>,
+    /// The container.
+    pub container: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `attach`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
+    /// Do not attach STDIN.
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Proxy all received signals to the process.
+    #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
+    /// The container.
+    pub container: String,
 }
 
 /// `stats`.
@@ -508,6 +553,9 @@ pub struct ShimArgs {
     /// Close stdin after the first attach ends.
     #[arg(long = "stdin-once")]
     pub stdin_once: bool,
+    /// Give the container a pseudo-terminal.
+    #[arg(long = "tty")]
+    pub tty: bool,
 }
 
 /// `--format` alone.

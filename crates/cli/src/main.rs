@@ -17,6 +17,10 @@ fn main() -> ExitCode {
     if argv0.rsplit('/').next() == Some("berthd") {
         args.insert(1, "daemon".into());
     }
+    // The exec shim starts on every `exec`: no argument parsing to pay for.
+    if args.get(1).is_some_and(|a| a == "shim-exec") {
+        return ExitCode::from(berth_runtime::exec::run().clamp(0, 255) as u8);
+    }
     let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -31,11 +35,6 @@ fn main() -> ExitCode {
     };
     if let cli::Command::Daemon(d) = parsed.command {
         return daemon::run(d, &args);
-    }
-    if let cli::Command::ShimExec(a) = parsed.command {
-        let r = berth_runtime::shim::exec_capture(&a.id, &a.state_root, a.cmd, a.env, a.workdir);
-        println!("{}", serde_json::to_string(&r).unwrap_or_default());
-        return ExitCode::SUCCESS;
     }
     if let cli::Command::Shim(a) = parsed.command {
         // The runtime's own diagnostics go to the bundle's shim.log.
@@ -64,6 +63,7 @@ fn main() -> ExitCode {
             log_max_files: a.log_max_file.unwrap_or(1),
             stdin: a.stdin,
             stdin_once: a.stdin_once,
+            tty: a.tty,
         });
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
@@ -77,7 +77,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(commands::dispatch(parsed)) {
+    let result = rt.block_on(commands::dispatch(parsed));
+    // A read of stdin may still be pending on a blocking thread: do not
+    // wait for the user's next keystroke to exit.
+    rt.shutdown_background();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{e}");

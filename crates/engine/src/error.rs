@@ -29,6 +29,8 @@ pub struct EngineError {
     pub kind: ErrorKind,
     /// The message shown to the user.
     pub message: String,
+    /// The exit code a process that could not start reports (126, 127).
+    pub exit_code: Option<i64>,
 }
 
 impl EngineError {
@@ -37,7 +39,13 @@ impl EngineError {
         EngineError {
             kind,
             message: message.into(),
+            exit_code: None,
         }
+    }
+    /// The same error, carrying the exit code of a process that could not start.
+    pub fn with_exit_code(mut self, code: i64) -> Self {
+        self.exit_code = Some(code);
+        self
     }
     /// 400.
     pub fn invalid(message: impl Into<String>) -> Self {

@@ -4,6 +4,7 @@
 #![recursion_limit = "256"]
 
 pub mod containers;
+pub mod detach;
 pub mod error;
 pub mod events;
 pub mod images;
@@ -59,6 +60,8 @@ pub struct Engine {
     attach_pending: Mutex<HashMap<String, usize>>,
     /// The daemon's async runtime (monitors, restart timers).
     rt: tokio::runtime::Handle,
+    /// Exec instances (in memory, as Docker keeps them).
+    execs: Mutex<HashMap<String, containers::exec::ExecRecord>>,
     /// Set when the daemon is shutting down: monitors whose connections
     /// the runtime closes must not take that for a container's exit.
     closing: std::sync::atomic::AtomicBool,
@@ -109,6 +112,7 @@ impl Engine {
             watches: Mutex::new(HashMap::new()),
             attach_pending: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
+            execs: Mutex::new(HashMap::new()),
             rt: tokio::runtime::Handle::try_current().map_err(|_| {
                 EngineError::internal("the engine must be opened inside the async runtime")
             })?,

@@ -49,6 +49,8 @@ pub struct ShimArgs {
     pub stdin: bool,
     /// Close stdin when the first attached client detaches.
     pub stdin_once: bool,
+    /// Give the container a pseudo-terminal (its stdio, one raw stream).
+    pub tty: bool,
 }
 
 /// How a container ended (`exit.json`).
@@ -90,6 +92,11 @@ pub fn socket_path(bundle: &Path) -> PathBuf {
         .unwrap_or_default();
     let base = bundle.parent().and_then(|p| p.parent()).unwrap_or(bundle);
     base.join("s").join(format!("{name}.sock"))
+}
+
+/// Where libcontainer hands a TTY container's terminal to its shim.
+fn console_path(bundle: &Path) -> PathBuf {
+    socket_path(bundle).with_extension("tty")
 }
 
 fn now() -> String {
@@ -177,6 +184,8 @@ struct Shared {
     stdin: Mutex<Option<File>>,
     pid: i32,
     start_tx: Mutex<Option<StartSender>>,
+    /// The terminal's master, for resizes.
+    master: Option<OwnedFd>,
 }
 
 type StartSender = std::sync::mpsc::Sender<std::sync::mpsc::Sender<Result<(), String>>>;
@@ -187,6 +196,83 @@ fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
     out.extend_from_slice(data);
     out
+}
+
+/// Copies a terminal's output to attached clients as it comes (a prompt
+/// has no newline) and into the log a line at a time.
+fn pump_tty(shared: Arc<Shared>, mut master: File) {
+    let mut buf = vec![0u8; 32 << 10];
+    let mut line: Vec<u8> = Vec::new();
+    loop {
+        // EIO once the last process holding the terminal has gone.
+        let n = match master.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        let data = &buf[..n];
+        if let Ok(mut clients) = shared.clients.lock() {
+            clients.retain_mut(|(c, out, _)| !*out || c.write_all(data).is_ok());
+        }
+        line.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(pos) = line[start..].iter().position(|b| *b == b'\n') {
+            if let Ok(mut l) = shared.log.lock() {
+                l.write("stdout", &line[start..start + pos + 1]);
+            }
+            start += pos + 1;
+        }
+        line.drain(..start);
+        if line.len() >= 16 << 10 {
+            if let Ok(mut l) = shared.log.lock() {
+                l.write("stdout", &line);
+            }
+            line.clear();
+        }
+    }
+    if !line.is_empty() {
+        if let Ok(mut l) = shared.log.lock() {
+            l.write("stdout", &line);
+        }
+    }
+}
+
+/// Receives the terminal master libcontainer sends on the console socket.
+fn receive_console(listener: &UnixListener) -> std::io::Result<OwnedFd> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::other("the terminal never arrived"));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    conn.set_nonblocking(false)?;
+    let mut buf = [0u8; 64];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(std::io::Error::from)?;
+    for c in msg.cmsgs().map_err(std::io::Error::from)? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just gave us this descriptor.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(std::io::Error::other("no terminal in the console message"))
 }
 
 /// Copies one output pipe into the log and to attached clients, a line at a
@@ -278,6 +364,18 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
             };
             let _ = writeln!(conn, "{reply}");
         }
+        "resize" => {
+            let h = req["h"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
+            let w = req["w"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
+            let reply = match shared.master.as_ref() {
+                Some(m) => match crate::exec::resize_terminal(m.as_raw_fd(), h, w) {
+                    Ok(()) => json!({"ok": true}),
+                    Err(e) => json!({"error": e.to_string()}),
+                },
+                None => json!({"ok": true}),
+            };
+            let _ = writeln!(conn, "{reply}");
+        }
         "state" => {
             let running = shared.exit.lock().map(|g| g.is_none()).unwrap_or(false);
             let _ = writeln!(conn, "{}", json!({"pid": shared.pid, "running": running}));
@@ -312,7 +410,9 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                         break;
                     }
                 }
-                if stdin_once {
+                // A terminal's stdin stays open (as Docker's): a detached
+                // shell waits for the next attach.
+                if stdin_once && shared.master.is_none() {
                     if let Ok(mut s) = shared.stdin.lock() {
                         *s = None;
                     }
@@ -485,6 +585,32 @@ pub fn run(args: ShimArgs) -> i32 {
             }
         }
     };
+    // A TTY container's terminal is made inside it (its own devpts) and
+    // handed to us on a console socket.
+    let console = if args.tty {
+        let path = console_path(&args.bundle);
+        if let Some(dir) = path.parent() {
+            let _ = fs::create_dir_all(dir);
+        }
+        let _ = fs::remove_file(&path);
+        match UnixListener::bind(&path) {
+            Ok(l) => Some((l, path)),
+            Err(e) => {
+                send(
+                    &mut report,
+                    &StartReport {
+                        pid: None,
+                        error: Some(format!("console socket {}: {e}", path.display())),
+                        exit_code: None,
+                    },
+                );
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    let console_sock = console.as_ref().map(|(_, p)| p.clone());
     let built = libcontainer::container::builder::ContainerBuilder::new(
         args.id.clone(),
         libcontainer::syscall::syscall::SyscallType::Linux,
@@ -494,6 +620,7 @@ pub fn run(args: ShimArgs) -> i32 {
         b.with_stdin(stdin_for_container)
             .with_stdout(out_w)
             .with_stderr(err_w)
+            .with_console_socket(console_sock)
     })
     .and_then(|b| {
         b.as_init(&args.bundle)
@@ -553,6 +680,39 @@ pub fn run(args: ShimArgs) -> i32 {
             return 1;
         }
     };
+    let master = match console {
+        Some((listener, path)) => {
+            let got = receive_console(&listener);
+            let _ = fs::remove_file(&path);
+            match got {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
+                    let _ = container.delete(true);
+                    send(
+                        &mut report,
+                        &StartReport {
+                            pid: None,
+                            error: Some(format!("setting up the container's terminal: {e}")),
+                            exit_code: None,
+                        },
+                    );
+                    return 1;
+                }
+            }
+        }
+        None => None,
+    };
+    // With a terminal, stdin goes to its master and output comes from it.
+    let mut stdin_writer = stdin_writer;
+    let mut tty_out = None;
+    if let Some(m) = master.as_ref() {
+        let dup = |m: &OwnedFd| m.try_clone().ok().map(File::from);
+        if stdin_writer.is_some() {
+            stdin_writer = dup(m);
+        }
+        tty_out = dup(m);
+    }
     let (start_tx, start_rx) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
         log: Mutex::new(log),
@@ -562,15 +722,23 @@ pub fn run(args: ShimArgs) -> i32 {
         stdin: Mutex::new(stdin_writer),
         pid,
         start_tx: Mutex::new(Some(start_tx)),
+        master,
     });
     // From here on, threads are safe: libcontainer is done forking.
-    let pumps: Vec<_> = [(out_r, "stdout"), (err_r, "stderr")]
-        .into_iter()
-        .map(|(p, name)| {
+    let pumps: Vec<_> = match tty_out {
+        Some(m) => {
+            drop((out_r, err_r));
             let s = shared.clone();
-            std::thread::spawn(move || pump(s, p, name))
-        })
-        .collect();
+            vec![std::thread::spawn(move || pump_tty(s, m))]
+        }
+        None => [(out_r, "stdout"), (err_r, "stderr")]
+            .into_iter()
+            .map(|(p, name)| {
+                let s = shared.clone();
+                std::thread::spawn(move || pump(s, p, name))
+            })
+            .collect(),
+    };
     {
         let s = shared.clone();
         let once = args.stdin_once;
@@ -683,103 +851,4 @@ pub fn connect(bundle: &Path, request: &Value) -> std::io::Result<UnixStream> {
     let mut s = UnixStream::connect(socket_path(bundle))?;
     writeln!(s, "{request}")?;
     Ok(s)
-}
-
-/// What `berth shim-exec` reports: the exit code and the (bounded) output.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ExecReport {
-    /// Exit code (128+signal when killed).
-    pub exit_code: i32,
-    /// stdout and stderr, interleaved, at most 4 KiB (as health logs keep).
-    pub output: String,
-    /// Why the process could not be started.
-    pub error: Option<String>,
-}
-
-/// Runs a process inside a running container's namespaces and cgroup
-/// (libcontainer's tenant builder), waits for it and returns its exit code
-/// and output. Meant for a fresh single-threaded process (`berth shim-exec`).
-pub fn exec_capture(
-    id: &str,
-    state_root: &Path,
-    args: Vec<String>,
-    env: Vec<String>,
-    cwd: Option<String>,
-) -> ExecReport {
-    let fail = |e: String| ExecReport {
-        exit_code: 126,
-        output: String::new(),
-        error: Some(e),
-    };
-    // SAFETY: plain prctl with integer arguments.
-    unsafe {
-        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
-    let (out_r, out_w) = match pipe() {
-        Ok(p) => p,
-        Err(e) => return fail(format!("pipe: {e}")),
-    };
-    let err_w = match nix::unistd::dup(std::os::fd::AsRawFd::as_raw_fd(&out_w)) {
-        // SAFETY: dup returned a new descriptor we now own.
-        Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },
-        Err(e) => return fail(format!("dup: {e}")),
-    };
-    let null = match OpenOptions::new().read(true).open("/dev/null") {
-        Ok(f) => f,
-        Err(e) => return fail(format!("/dev/null: {e}")),
-    };
-    let env: std::collections::HashMap<String, String> = env
-        .into_iter()
-        .filter_map(|kv| {
-            kv.split_once('=')
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-        })
-        .collect();
-    let built = libcontainer::container::builder::ContainerBuilder::new(
-        id.to_string(),
-        libcontainer::syscall::syscall::SyscallType::Linux,
-    )
-    .with_root_path(state_root)
-    .map(|b| {
-        b.with_stdin(OwnedFd::from(null))
-            .with_stdout(out_w)
-            .with_stderr(err_w)
-    })
-    .and_then(|b| {
-        b.as_tenant()
-            .with_container_args(args)
-            .with_env(env)
-            .with_cwd(cwd)
-            .with_detach(true)
-            .build()
-    });
-    let pid = match built {
-        Ok(p) => p,
-        Err(e) => {
-            let (msg, code) = start_error(&format!("{e:?}"));
-            return ExecReport {
-                exit_code: code,
-                output: String::new(),
-                error: Some(msg),
-            };
-        }
-    };
-    let mut output = Vec::new();
-    let _ = (&out_r).take(4096).read_to_end(&mut output);
-    // Drain the rest so the process never blocks on a full pipe.
-    let _ = std::io::copy(&mut &out_r, &mut std::io::sink());
-    let code = loop {
-        match nix::sys::wait::waitpid(pid, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => break c,
-            Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => break 128 + s as i32,
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break 255,
-        }
-    };
-    ExecReport {
-        exit_code: code,
-        output: String::from_utf8_lossy(&output).into_owned(),
-        error: None,
-    }
 }

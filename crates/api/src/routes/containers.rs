@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_engine::containers::lifecycle::WaitCondition;
@@ -21,6 +21,7 @@ use tokio::io::AsyncWriteExt;
 use super::system::join_err;
 use super::State as S;
 use crate::error::{ApiError, ApiResult};
+use crate::hijack::{copy_stdin, frame, switching, wants_upgrade, StdinEnd};
 use crate::query::Query;
 
 async fn blocking<T: Send + 'static>(
@@ -210,14 +211,6 @@ pub async fn prune(State(e): State<S>, RawQuery(q): RawQuery) -> ApiResult<impl 
     ))
 }
 
-fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + data.len());
-    out.extend_from_slice(&[stream, 0, 0, 0]);
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
 /// `GET /containers/{id}/logs`.
 pub async fn logs(
     State(e): State<S>,
@@ -351,12 +344,8 @@ pub async fn attach(
         )));
     }
     let tty = rec.config["Tty"].as_bool() == Some(true);
-    let upgrading = req
-        .headers()
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"));
-    if !upgrading {
+    let keys = berth_engine::detach::keys_or_default(q.get("detachKeys").unwrap_or(""))?;
+    if !wants_upgrade(&req) {
         return Err(ApiError(EngineError::invalid(
             "attach needs an HTTP upgrade: send 'Connection: Upgrade' and 'Upgrade: tcp'",
         )));
@@ -374,13 +363,40 @@ pub async fn attach(
                 return;
             }
         };
-        let mut client = TokioIo::new(upgraded);
+        let client = TokioIo::new(upgraded);
+        let (client_r, mut client_w) = tokio::io::split(client);
         match engine
             .attach_stream(&cid, stdin, stdout, stderr, guard)
             .await
         {
-            Ok(mut shim) => {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut shim).await;
+            Ok(shim) => {
+                let (shim_r, mut shim_w) = shim.into_split();
+                let output = async {
+                    let mut shim_r = shim_r;
+                    let _ = tokio::io::copy(&mut shim_r, &mut client_w).await;
+                };
+                if stdin {
+                    tokio::pin!(output);
+                    let input = async {
+                        let end = copy_stdin(client_r, &mut shim_w, keys).await;
+                        if end != StdinEnd::Detached {
+                            // Half-close: the shim closes the container's
+                            // stdin (with StdinOnce) and output goes on.
+                            let _ = shim_w.shutdown().await;
+                        }
+                        end
+                    };
+                    tokio::select! {
+                        _ = &mut output => {}
+                        end = input => {
+                            if end != StdinEnd::Detached {
+                                output.await;
+                            }
+                        }
+                    }
+                } else {
+                    output.await;
+                }
             }
             Err(err) => {
                 let msg = format!("{err}\n");
@@ -389,25 +405,12 @@ pub async fn attach(
                 } else {
                     frame(2, msg.as_bytes())
                 };
-                let _ = client.write_all(&data).await;
+                let _ = client_w.write_all(&data).await;
             }
         }
-        let _ = client.shutdown().await;
+        let _ = client_w.shutdown().await;
     });
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(if tty {
-            "application/vnd.docker.raw-stream"
-        } else {
-            "application/vnd.docker.multiplexed-stream"
-        }),
-    );
-    Ok(resp)
+    Ok(switching(tty))
 }
 
 pub async fn changes(State(e): State<S>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {

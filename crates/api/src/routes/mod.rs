@@ -3,6 +3,7 @@
 
 mod containers;
 mod events;
+mod exec;
 mod images;
 mod system;
 
@@ -56,6 +57,11 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/{id}/resize", post(exec::resize_container))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         .route(
             "/containers/{id}",
             axum::routing::delete(containers::remove),

@@ -7,14 +7,14 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use berth_api::client::{empty, Hijacked};
+use berth_api::client::empty;
 use berth_api::{Client, ClientError};
 use futures::StreamExt;
 use hyper::Method;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::container_opts::{create_body, ContainerOpts, RunOnly};
+use super::interactive;
 use crate::cli::{
     CommitArgs, ContainerPrune, CreateArgs, ExportArgs, KillArgs, LogsArgs, Names, OneContainer,
     PsArgs, RenameArgs, RmArgs, RunArgs, StartArgs, StatsArgs, StopArgs, TopArgs, UpdateArgs,
@@ -113,34 +113,6 @@ pub async fn create_cmd(client: &Client, a: &CreateArgs) -> Result<ExitCode, Cmd
     Ok(ExitCode::SUCCESS)
 }
 
-/// Copies a multiplexed (or raw, with a TTY) stream to stdout/stderr.
-async fn pump_output(mut r: tokio::io::ReadHalf<Hijacked>, tty: bool) {
-    let mut out = tokio::io::stdout();
-    let mut err = tokio::io::stderr();
-    if tty {
-        let _ = tokio::io::copy(&mut r, &mut out).await;
-        let _ = out.flush().await;
-        return;
-    }
-    let mut header = [0u8; 8];
-    loop {
-        if r.read_exact(&mut header).await.is_err() {
-            break;
-        }
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        let mut buf = vec![0u8; len];
-        if r.read_exact(&mut buf).await.is_err() {
-            break;
-        }
-        let w: &mut (dyn tokio::io::AsyncWrite + Unpin + Send) =
-            if header[0] == 2 { &mut err } else { &mut out };
-        if w.write_all(&buf).await.is_err() {
-            break;
-        }
-        let _ = w.flush().await;
-    }
-}
-
 /// Which streams to attach and how to wait.
 struct Attach {
     stdin: bool,
@@ -149,29 +121,32 @@ struct Attach {
     tty: bool,
     /// Wait for removal (`--rm`) rather than the next exit.
     removed: bool,
+    /// `--detach-keys`.
+    detach_keys: Option<String>,
+    /// `--sig-proxy`.
+    sig_proxy: bool,
 }
 
 /// Attaches, starts, streams and waits: the heart of `run` and `start -a`.
 async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u8, CmdError> {
-    let Attach {
-        stdin,
-        stdout,
-        stderr,
-        tty,
-        removed,
-    } = a;
+    let keys_text = interactive::detach_keys(a.detach_keys.as_deref());
+    let keys =
+        berth_engine::detach::keys_or_default(&keys_text).map_err(|e| Exit(125, e.message))?;
+    if a.stdin && a.tty && !crate::output::is_tty(std::io::stdin()) {
+        return Err(Exit(1, "the input device is not a TTY".into()).into());
+    }
     let q = query(&[
         ("stream", "1"),
-        ("stdin", if stdin { "1" } else { "0" }),
-        ("stdout", if stdout { "1" } else { "0" }),
-        ("stderr", if stderr { "1" } else { "0" }),
+        ("stdin", if a.stdin { "1" } else { "0" }),
+        ("stdout", if a.stdout { "1" } else { "0" }),
+        ("stderr", if a.stderr { "1" } else { "0" }),
+        ("detachKeys", &keys_text),
     ]);
     let conn = client
         .hijack(&format!("/containers/{id}/attach?{q}"), None)
         .await?;
-    let (r, mut w) = tokio::io::split(conn);
     let wait_client = client.clone();
-    let cond = if removed { "removed" } else { "next-exit" };
+    let cond = if a.removed { "removed" } else { "next-exit" };
     let wait_path = format!("/containers/{id}/wait?condition={cond}");
     // Like docker: the wait is registered (its headers are back) before the
     // start, so even an instant exit is seen.
@@ -180,28 +155,28 @@ async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u8, C
         .await
         .map_err(|e| Exit(125, e.to_string()))?;
     let waiter = tokio::spawn(async move { berth_api::client::read_json(wait_resp).await });
+    let raw = (a.tty && a.stdin).then(interactive::RawTerminal::enable);
     if let Err(e) = client
         .call_json(Method::POST, &format!("/containers/{id}/start"), None)
         .await
     {
+        drop(raw);
         let msg = e.to_string();
         waiter.abort();
         return Err(Exit(start_exit_code(&msg), msg).into());
     }
-    let output = tokio::spawn(pump_output(r, tty));
-    let input = if stdin {
-        Some(tokio::spawn(async move {
-            let mut inp = tokio::io::stdin();
-            let _ = tokio::io::copy(&mut inp, &mut w).await;
-            let _ = w.shutdown().await;
-        }))
-    } else {
-        drop(w);
-        None
-    };
-    let _ = output.await;
-    if let Some(i) = input {
-        i.abort();
+    let resizer = a
+        .tty
+        .then(|| interactive::follow_resizes(client, format!("/containers/{id}/resize")));
+    let proxy = (a.sig_proxy && !a.tty).then(|| interactive::proxy_signals(client, id));
+    let session = interactive::stream(conn, a.stdin, a.tty, keys).await;
+    for t in [resizer, proxy].into_iter().flatten() {
+        t.abort();
+    }
+    drop(raw);
+    if session == interactive::Session::Detached {
+        waiter.abort();
+        return Ok(0);
     }
     let status = match waiter.await {
         Ok(Ok(v)) => v["StatusCode"].as_i64().unwrap_or(0),
@@ -243,6 +218,8 @@ pub async fn run(client: &Client, a: &RunArgs) -> Result<ExitCode, CmdError> {
             stderr,
             tty: a.opts.tty,
             removed: a.opts.rm,
+            detach_keys: a.run.detach_keys.clone(),
+            sig_proxy: a.run.sig_proxy,
         },
     )
     .await?;
@@ -273,6 +250,8 @@ pub async fn start(client: &Client, a: &StartArgs) -> Result<ExitCode, CmdError>
                 stderr: true,
                 tty,
                 removed: false,
+                detach_keys: a.detach_keys.clone(),
+                sig_proxy: true,
             },
         )
         .await?;

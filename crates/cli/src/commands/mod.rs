@@ -4,6 +4,7 @@
 pub mod container;
 pub mod container_opts;
 pub mod image;
+pub mod interactive;
 mod system;
 
 use std::process::ExitCode;
@@ -99,6 +100,12 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         }
         Command::Export(a) | Command::Container(ContainerCmd::Export(a)) => {
             container::export(&client, &a).await
+        }
+        Command::Exec(a) | Command::Container(ContainerCmd::Exec(a)) => {
+            interactive::exec(&client, &a).await
+        }
+        Command::Attach(a) | Command::Container(ContainerCmd::Attach(a)) => {
+            interactive::attach(&client, &a).await
         }
         Command::Stats(a) | Command::Container(ContainerCmd::Stats(a)) => {
             container::stats(&client, &a).await

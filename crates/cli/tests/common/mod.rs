@@ -366,3 +366,153 @@ pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
         .expect("runtime")
         .block_on(f)
 }
+
+/// A program run on a real pseudo-terminal (its controlling terminal), as a
+/// user at a terminal runs it: keys go in through the master, the screen
+/// comes back from it.
+pub struct Pty {
+    master: std::fs::File,
+    child: Child,
+    seen: Vec<u8>,
+}
+
+impl Pty {
+    /// Starts `program args` on a new terminal of `rows`×`cols`.
+    pub fn spawn(program: &str, args: &[&str], env: &[(&str, &str)], rows: u16, cols: u16) -> Pty {
+        use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+        let pty =
+            rustix::pty::openpt(rustix::pty::OpenptFlags::RDWR | rustix::pty::OpenptFlags::NOCTTY)
+                .expect("openpt");
+        rustix::pty::grantpt(&pty).expect("grantpt");
+        rustix::pty::unlockpt(&pty).expect("unlockpt");
+        let name = rustix::pty::ptsname(&pty, Vec::new()).expect("ptsname");
+        let slave = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(name.to_str().unwrap())
+            .expect("open slave");
+        let ws = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&pty, ws).expect("winsize");
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(slave.try_clone().unwrap())
+            .stdout(slave.try_clone().unwrap())
+            .stderr(slave);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        // SAFETY: setsid and ioctl are async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                rustix::process::setsid().map_err(std::io::Error::from)?;
+                rustix::process::ioctl_tiocsctty(std::io::stdin()).map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn on pty");
+        let fd = pty.into_raw_fd();
+        // SAFETY: fd came from into_raw_fd just above.
+        let master = unsafe { std::fs::File::from_raw_fd(fd) };
+        rustix::fs::fcntl_setfl(&master, rustix::fs::OFlags::NONBLOCK).expect("nonblock");
+        let _ = master.as_raw_fd();
+        Pty {
+            master,
+            child,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Types `keys`.
+    pub fn send(&mut self, keys: &str) {
+        self.master
+            .write_all(keys.as_bytes())
+            .expect("write to pty");
+    }
+
+    fn pump(&mut self) -> bool {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        match self.master.read(&mut buf) {
+            Ok(0) => false,
+            Ok(n) => {
+                self.seen.extend_from_slice(&buf[..n]);
+                true
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(10));
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Waits until the screen has shown `text` (after what earlier waits
+    /// consumed); returns everything up to it.
+    pub fn expect(&mut self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            if let Some(pos) = find(&self.seen, text.as_bytes()) {
+                let upto: Vec<u8> = self.seen.drain(..pos + text.len()).collect();
+                return String::from_utf8_lossy(&upto).into_owned();
+            }
+            if start.elapsed() > Duration::from_secs(20) || !self.pump() {
+                panic!(
+                    "{text:?} never appeared on the terminal; it showed:\n{}",
+                    String::from_utf8_lossy(&self.seen)
+                );
+            }
+        }
+    }
+
+    /// Types a shell command line and returns what it printed (up to an end
+    /// marker the shell computes, so the echo of the typed line is not
+    /// mistaken for output).
+    pub fn run(&mut self, line: &str) -> String {
+        self.send(&format!("{line}; echo END-$((40+2))\r"));
+        self.expect("END-42")
+    }
+
+    /// Changes the terminal's size (the kernel signals SIGWINCH).
+    pub fn resize(&mut self, rows: u16, cols: u16) {
+        let ws = rustix::termios::Winsize {
+            ws_row: rows,
+            ws_col: cols,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        rustix::termios::tcsetwinsize(&self.master, ws).expect("winsize");
+    }
+
+    /// Waits for the program to end; returns its exit code.
+    pub fn wait(&mut self) -> i32 {
+        let start = Instant::now();
+        loop {
+            self.pump();
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code().unwrap_or(-1);
+            }
+            if start.elapsed() > Duration::from_secs(20) {
+                panic!(
+                    "the program did not end; the terminal showed:\n{}",
+                    String::from_utf8_lossy(&self.seen)
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}

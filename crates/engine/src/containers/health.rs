@@ -60,11 +60,6 @@ impl Engine {
         let run = rec.state.started_at.clone();
         let engine = self.clone();
         let id = rec.id.clone();
-        let env: Vec<String> = super::strings(rec.config.get("Env"));
-        let workdir = rec.config["WorkingDir"]
-            .as_str()
-            .filter(|s| !s.is_empty())
-            .map(String::from);
         self.rt.spawn(async move {
             let began = tokio::time::Instant::now();
             loop {
@@ -85,9 +80,7 @@ impl Engine {
                     continue;
                 }
                 let start = now_rfc3339();
-                let (code, output) = engine
-                    .probe(&id, &cmd, &env, workdir.as_deref(), timeout)
-                    .await;
+                let (code, output) = engine.run_captured(&id, &cmd, timeout).await;
                 let end = now_rfc3339();
                 let e = engine.clone();
                 let id2 = id.clone();
@@ -98,49 +91,6 @@ impl Engine {
                 .await;
             }
         });
-    }
-
-    async fn probe(
-        &self,
-        id: &str,
-        cmd: &[String],
-        env: &[String],
-        workdir: Option<&str>,
-        timeout: Duration,
-    ) -> (i64, String) {
-        let mut c = tokio::process::Command::new("/proc/self/exe");
-        c.arg("shim-exec")
-            .arg("--id")
-            .arg(id)
-            .arg("--state-root")
-            .arg(self.config.exec_root.join("runtime"));
-        for e in env {
-            c.arg("--env").arg(e);
-        }
-        if let Some(w) = workdir {
-            c.arg("--workdir").arg(w);
-        }
-        c.arg("--")
-            .args(cmd)
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
-        match tokio::time::timeout(timeout, c.output()).await {
-            Ok(Ok(out)) => {
-                match serde_json::from_slice::<berth_runtime::shim::ExecReport>(&out.stdout) {
-                    Ok(r) => match r.error {
-                        Some(e) => (i64::from(r.exit_code), e),
-                        None => (i64::from(r.exit_code), r.output),
-                    },
-                    Err(_) => (-1, "the health check could not run".into()),
-                }
-            }
-            Ok(Err(e)) => (-1, format!("the health check could not run: {e}")),
-            Err(_) => (
-                -1,
-                format!("Health check exceeded timeout ({}s)", timeout.as_secs_f64()),
-            ),
-        }
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -221,6 +221,9 @@ impl Engine {
         if let Some(n) = log_cfg["max-file"].as_str() {
             cmd.arg("--log-max-file").arg(n);
         }
+        if rec.config["Tty"].as_bool() == Some(true) {
+            cmd.arg("--tty");
+        }
         if rec.config["OpenStdin"].as_bool() == Some(true) {
             cmd.arg("--stdin");
             if rec.config["StdinOnce"].as_bool() == Some(true) {
@@ -615,6 +618,7 @@ impl Engine {
             return Err(e);
         }
         self.store.write(|tx| tx.delete(CONTAINERS, &rec.id))?;
+        self.forget_execs(&rec.id);
         self.container_event(&rec, "destroy", BTreeMap::new());
         let tx = self.watch_sender(&rec.id);
         tx.send_modify(|g| {

@@ -5,6 +5,7 @@
 //! `rootfs`, logs in `logs`.
 
 pub mod commit;
+pub mod exec;
 pub mod health;
 pub mod lifecycle;
 pub mod logs;
@@ -158,7 +159,7 @@ fn random_name() -> String {
     )
 }
 
-fn new_id() -> Result<String> {
+pub(crate) fn new_id() -> Result<String> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| EngineError::internal(format!("random: {e}")))?;
     Ok(hex::encode(b))

@@ -511,7 +511,34 @@ fn nofile_hard() -> u64 {
     }
 }
 
-fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
+/// The environment a container's processes get, as Docker's
+/// `CreateDaemonEnvironment`: a default PATH, HOSTNAME, TERM=xterm with a
+/// TTY, the container's Env, then `extra` (an exec's own variables), later
+/// values replacing earlier ones of the same name.
+pub(crate) fn process_env(cfg: &Value, id: &str, extra: &[String]) -> Vec<String> {
+    let hostname = cfg["Hostname"]
+        .as_str()
+        .filter(|h| !h.is_empty())
+        .unwrap_or(&id[..12.min(id.len())]);
+    let mut env: Vec<String> = vec![
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        format!("HOSTNAME={hostname}"),
+    ];
+    if cfg["Tty"].as_bool() == Some(true) {
+        env.push("TERM=xterm".into());
+    }
+    for kv in strings(cfg.get("Env"))
+        .into_iter()
+        .chain(extra.iter().cloned())
+    {
+        let key = kv.split('=').next().unwrap_or("").to_string();
+        env.retain(|e| e.split('=').next() != Some(key.as_str()));
+        env.push(kv);
+    }
+    env
+}
+
+pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -584,7 +611,7 @@ fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
     Ok((uid, gid, extra))
 }
 
-fn group_ids(rootfs: &Path, names: &[String]) -> Result<Vec<u32>> {
+pub(crate) fn group_ids(rootfs: &Path, names: &[String]) -> Result<Vec<u32>> {
     let group = berth_snapshot::mount::read_in_root(rootfs, "/etc/group", 4 << 20)
         .ok()
         .flatten()
@@ -898,7 +925,7 @@ impl Engine {
             rootfs: rootfs.to_path_buf(),
             readonly_rootfs: hc["ReadonlyRootfs"].as_bool() == Some(true),
             args,
-            env: strings(cfg.get("Env")),
+            env: process_env(cfg, &rec.id, &[]),
             cwd: cfg["WorkingDir"]
                 .as_str()
                 .filter(|s| !s.is_empty())

@@ -1,0 +1,408 @@
+//! Interactive containers as a user at a terminal drives them: `run -ti`,
+//! detach and re-attach, resize, Ctrl-C, `exec` (with a TTY and without),
+//! piped stdin, several attached clients and one that vanishes — with
+//! berth's CLI and the real docker CLI, on real pseudo-terminals.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
+    ok(&d.berth(&["inspect", "-f", fmt, name]))
+        .trim()
+        .to_string()
+}
+
+/// A CLI (berth or docker) pointed at the daemon under test.
+struct Cli {
+    name: &'static str,
+    program: String,
+    pre: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    fn all(d: &Daemon) -> Vec<Cli> {
+        vec![
+            Cli {
+                name: "berth",
+                program: berth_bin().to_string(),
+                pre: vec!["-H".into(), d.host()],
+                env: vec![],
+            },
+            Cli {
+                name: "docker",
+                program: docker_bin(),
+                pre: vec![],
+                env: vec![
+                    ("DOCKER_HOST".into(), d.host()),
+                    (
+                        "DOCKER_CONFIG".into(),
+                        d.dir.path().join("docker-config").display().to_string(),
+                    ),
+                ],
+            },
+        ]
+    }
+
+    fn pty(&self, args: &[&str], rows: u16, cols: u16) -> Pty {
+        let mut a: Vec<&str> = self.pre.iter().map(String::as_str).collect();
+        a.extend_from_slice(args);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        Pty::spawn(&self.program, &a, &env, rows, cols)
+    }
+}
+
+#[test]
+fn terminal_sessions_detach_reattach_resize_interrupt() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    for cli in Cli::all(&d) {
+        let name = format!("tty-{}", cli.name);
+        let mut t = cli.pty(&["run", "-ti", "--name", &name, "busybox", "sh"], 24, 80);
+        t.expect("# ");
+        let out = t.run("tty; stty size; echo T=$TERM");
+        assert!(out.contains("/dev/pts/0"), "{}: {out}", cli.name);
+        assert!(out.contains("24 80"), "{}: initial size: {out}", cli.name);
+        assert!(out.contains("T=xterm"), "{}: {out}", cli.name);
+        // A resize of the local terminal follows into the container.
+        t.resize(31, 101);
+        std::thread::sleep(Duration::from_millis(400));
+        let out = t.run("stty size");
+        assert!(out.contains("31 101"), "{}: after resize: {out}", cli.name);
+        // Ctrl-C reaches the container's foreground process.
+        t.send("sleep 60; echo slept\r");
+        std::thread::sleep(Duration::from_millis(500));
+        let begun = Instant::now();
+        t.send("\x03");
+        let out = t.run("echo interrupted");
+        assert!(out.contains("interrupted"), "{}: {out}", cli.name);
+        assert!(begun.elapsed() < Duration::from_secs(30), "{}", cli.name);
+        assert!(!out.contains("\nslept"), "{}: {out}", cli.name);
+        // Job control: the shell has its own session and terminal.
+        // Ctrl-P Ctrl-Q detaches: the CLI returns 0, the shell lives on.
+        t.send("\x10\x11");
+        assert_eq!(t.wait(), 0, "{}: detach", cli.name);
+        assert_eq!(inspect(&d, &name, "{{.State.Running}}"), "true");
+        // Attach again, and the shell's exit status becomes the CLI's.
+        let mut t = cli.pty(&["attach", &name], 24, 80);
+        std::thread::sleep(Duration::from_millis(300));
+        t.send("echo back-$((6*7))\r");
+        t.expect("back-42");
+        t.send("exit 7\r");
+        assert_eq!(t.wait(), 7, "{}: attach exit code", cli.name);
+        assert_eq!(inspect(&d, &name, "{{.State.ExitCode}}"), "7");
+        // start -a -i re-attaches to a new run of the stopped container.
+        let mut t = cli.pty(&["start", "-a", "-i", &name], 24, 80);
+        std::thread::sleep(Duration::from_millis(300));
+        t.run("echo restarted");
+        t.send("exit 3\r");
+        assert_eq!(t.wait(), 3, "{}: start -a -i", cli.name);
+        // Custom detach keys.
+        let mut t = cli.pty(
+            &[
+                "run",
+                "-ti",
+                "--detach-keys",
+                "ctrl-a,x",
+                "--name",
+                &format!("{name}-k"),
+                "busybox",
+                "sh",
+            ],
+            24,
+            80,
+        );
+        t.expect("# ");
+        t.send("\x01x");
+        assert_eq!(t.wait(), 0, "{}: custom detach keys", cli.name);
+        assert_eq!(
+            inspect(&d, &format!("{name}-k"), "{{.State.Running}}"),
+            "true"
+        );
+    }
+}
+
+#[test]
+fn exec_with_a_terminal_and_without() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    ok(&d.berth(&["run", "-d", "--name", "web", "busybox", "sleep", "1000"]));
+    for cli in Cli::all(&d) {
+        let mut t = cli.pty(&["exec", "-ti", "web", "sh"], 20, 70);
+        t.expect("# ");
+        let out = t.run("tty; stty size; cat /proc/1/comm");
+        assert!(out.contains("/dev/pts/"), "{}: {out}", cli.name);
+        assert!(out.contains("20 70"), "{}: {out}", cli.name);
+        assert!(
+            out.contains("\nsleep"),
+            "{}: exec sees the container's PID 1: {out}",
+            cli.name
+        );
+        t.send("exit 5\r");
+        assert_eq!(t.wait(), 5, "{}: exec exit code", cli.name);
+    }
+    // Without a terminal, with both CLIs.
+    for (out, who) in [
+        (
+            d.berth(&["exec", "web", "sh", "-c", "echo out; echo err >&2; exit 3"]),
+            "berth",
+        ),
+        (
+            d.docker(&["exec", "web", "sh", "-c", "echo out; echo err >&2; exit 3"]),
+            "docker",
+        ),
+    ] {
+        assert_eq!(out.status.code(), Some(3), "{who}");
+        assert_eq!(text(&out.stdout), "out\n", "{who}");
+        assert_eq!(text(&out.stderr), "err\n", "{who}");
+    }
+    let out = d.berth_stdin(&["exec", "-i", "web", "cat"], b"piped through\n");
+    assert_eq!(ok(&out), "piped through\n");
+    let out = d.docker_stdin(&["exec", "-i", "web", "wc", "-c"], &vec![b'x'; 300_000]);
+    assert_eq!(ok(&out).trim(), "300000");
+    // User, working directory and environment.
+    let out = ok(&d.berth(&[
+        "exec",
+        "-u",
+        "nobody",
+        "-w",
+        "/tmp",
+        "-e",
+        "FOO=bar",
+        "web",
+        "sh",
+        "-c",
+        "id -u; pwd; echo $FOO; echo $HOSTNAME",
+    ]));
+    let id12 = inspect(&d, "web", "{{.Id}}")[..12].to_string();
+    assert_eq!(out, format!("65534\n/tmp\nbar\n{id12}\n"));
+    // The container's security setup applies to exec'd processes too.
+    let init = ok(&d.berth(&["exec", "web", "cat", "/proc/1/status"]));
+    let me = ok(&d.berth(&["exec", "web", "cat", "/proc/self/status"]));
+    let field = |s: &str, k: &str| {
+        s.lines()
+            .find(|l| l.starts_with(k))
+            .unwrap_or_default()
+            .to_string()
+    };
+    for k in ["CapEff:", "CapBnd:", "Seccomp:", "NoNewPrivs:"] {
+        assert_eq!(field(&init, k), field(&me, k), "{k}");
+    }
+    assert_eq!(field(&me, "Seccomp:"), "Seccomp:\t2");
+    let privileged = ok(&d.berth(&["exec", "--privileged", "web", "cat", "/proc/self/status"]));
+    assert_ne!(field(&privileged, "CapEff:"), field(&me, "CapEff:"));
+    // The exec'd process is in the container's cgroup.
+    let cg_init = ok(&d.berth(&["exec", "web", "cat", "/proc/1/cgroup"]));
+    let cg_me = ok(&d.berth(&["exec", "web", "cat", "/proc/self/cgroup"]));
+    assert_eq!(cg_init, cg_me);
+    // Detached exec: runs on after the CLI has returned.
+    ok(&d.berth(&[
+        "exec",
+        "-d",
+        "web",
+        "sh",
+        "-c",
+        "sleep 0.3; touch /tmp/done",
+    ]));
+    std::thread::sleep(Duration::from_millis(1200));
+    ok(&d.berth(&["exec", "web", "test", "-f", "/tmp/done"]));
+    // Errors, as Docker gives them.
+    let out = d.docker(&["exec", "web", "no-such-program"]);
+    assert_eq!(out.status.code(), Some(127));
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(all.contains("executable file not found in $PATH"), "{all}");
+    let out = d.berth(&["exec", "-w", "/nope", "web", "true"]);
+    assert_eq!(out.status.code(), Some(126));
+    // As Docker, the failure comes on the exec's output stream.
+    assert!(
+        text(&out.stdout).contains("chdir to cwd"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = d.berth(&["exec", "-u", "ghost", "web", "true"]);
+    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(126));
+    assert!(
+        text(&out.stdout).contains("unable to find user ghost"),
+        "{}",
+        text(&out.stdout)
+    );
+    ok(&d.berth(&["pause", "web"]));
+    let err = fails(&d.docker(&["exec", "web", "true"]));
+    assert!(
+        err.contains("is paused, unpause the container before exec"),
+        "{err}"
+    );
+    ok(&d.berth(&["unpause", "web"]));
+    ok(&d.berth(&["create", "--name", "idle", "busybox"]));
+    let err = fails(&d.berth(&["exec", "idle", "true"]));
+    assert!(err.contains("is not running"), "{err}");
+    let err = fails(&d.berth(&["exec", "ghost-container", "true"]));
+    assert!(err.contains("No such container: ghost-container"), "{err}");
+    // Exec instances through the API: inspect, and no second start.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = d.client();
+        let created = c
+            .call_json(
+                hyper::Method::POST,
+                "/containers/web/exec",
+                Some(&serde_json::json!({"Cmd": ["sh", "-c", "exit 9"], "AttachStdout": true})),
+            )
+            .await
+            .unwrap();
+        let id = created["Id"].as_str().unwrap().to_string();
+        let before = c.get_json(&format!("/exec/{id}/json")).await.unwrap();
+        assert_eq!(before["Running"], false);
+        assert!(before["ExitCode"].is_null());
+        assert_eq!(before["ProcessConfig"]["entrypoint"], "sh");
+        c.call_json(
+            hyper::Method::POST,
+            &format!("/exec/{id}/start"),
+            Some(&serde_json::json!({"Detach": true})),
+        )
+        .await
+        .unwrap();
+        let mut after = serde_json::Value::Null;
+        for _ in 0..100 {
+            after = c.get_json(&format!("/exec/{id}/json")).await.unwrap();
+            if after["ExitCode"].as_i64().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(after["ExitCode"], 9);
+        assert_eq!(after["Running"], false);
+        let again = c
+            .call_json(
+                hyper::Method::POST,
+                &format!("/exec/{id}/start"),
+                Some(&serde_json::json!({"Detach": true})),
+            )
+            .await;
+        assert!(again.unwrap_err().to_string().contains("has already run"));
+        let none = c.get_json("/exec/0000/json").await;
+        assert!(none
+            .unwrap_err()
+            .to_string()
+            .contains("No such exec instance"));
+        let bad = c
+            .call_json(
+                hyper::Method::POST,
+                "/containers/web/exec",
+                Some(&serde_json::json!({"Cmd": []})),
+            )
+            .await;
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("No exec command specified"));
+    });
+    // Events of an exec.
+    let events = ok(&d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &format!("{}", chrono_now() + 1),
+        "--filter",
+        "container=web",
+        "--format",
+        "{{.Action}}",
+    ]));
+    for a in [
+        "exec_create: sh -c exit 9",
+        "exec_start: sh -c exit 9",
+        "exec_die",
+    ] {
+        assert!(events.contains(a), "no {a:?} in:\n{events}");
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn piped_streams_many_clients_and_a_vanishing_one() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    // stdin EOF closes the container's stdin: cat ends, exit 0.
+    let out = d.berth_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"x\n");
+    assert_eq!(ok(&out), "x\n");
+    let out = d.docker_stdin(&["run", "-i", "--rm", "busybox", "cat"], b"y\n");
+    assert_eq!(ok(&out), "y\n");
+    // -a stdout: only stdout is attached.
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "-a",
+        "stdout",
+        "busybox",
+        "sh",
+        "-c",
+        "echo o; echo e >&2",
+    ]);
+    assert_eq!(text(&out.stdout), "o\n");
+    assert_eq!(text(&out.stderr), "");
+    // Two clients attached at once; one is killed mid-stream.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done",
+    ]));
+    let attach = || {
+        Command::new(berth_bin())
+            .args(["-H", &d.host(), "attach", "--no-stdin", "ticker"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut a = attach();
+    let mut b = attach();
+    let mut ra = BufReader::new(a.stdout.take().unwrap());
+    let mut rb = BufReader::new(b.stdout.take().unwrap());
+    let mut line = String::new();
+    ra.read_line(&mut line).unwrap();
+    assert!(line.starts_with("tick "), "{line}");
+    line.clear();
+    rb.read_line(&mut line).unwrap();
+    assert!(line.starts_with("tick "), "{line}");
+    signal(a.id(), rustix::process::Signal::KILL);
+    let _ = a.wait();
+    // The other client and the container carry on.
+    for _ in 0..5 {
+        line.clear();
+        rb.read_line(&mut line).unwrap();
+        assert!(line.starts_with("tick "), "{line}");
+    }
+    assert_eq!(inspect(&d, "ticker", "{{.State.Running}}"), "true");
+    let _ = b.kill();
+    let _ = b.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(inspect(&d, "ticker", "{{.State.Running}}"), "true");
+    let logs = ok(&d.berth(&["logs", "--tail", "1", "ticker"]));
+    assert!(logs.starts_with("tick "), "{logs}");
+    ok(&d.berth(&["rm", "-f", "ticker"]));
+}
