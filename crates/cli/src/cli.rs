@@ -102,6 +102,11 @@ pub enum Command {
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(AttachArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(PortArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -360,6 +365,161 @@ pub enum ContainerCmd {
     Exec(ExecArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(AttachArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(PortArgs),
+}
+
+/// `port`.
+#[derive(Args, Debug)]
+pub struct PortArgs {
+    /// The container.
+    pub container: String,
+    /// PRIVATE_PORT[/PROTO].
+    pub port: Option<String>,
+}
+
+/// `network` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network.
+    Create(NetworkCreate),
+    /// List networks.
+    #[command(alias = "list")]
+    Ls(NetworkLs),
+    /// Display detailed information on one or more networks.
+    Inspect(NetworkInspect),
+    /// Remove one or more networks.
+    #[command(alias = "remove")]
+    Rm(NetworkRm),
+    /// Remove all unused networks.
+    Prune(NetworkPrune),
+    /// Connect a container to a network.
+    Connect(NetworkConnect),
+    /// Disconnect a container from a network.
+    Disconnect(NetworkDisconnect),
+}
+
+/// `network create`.
+#[derive(Args, Debug)]
+pub struct NetworkCreate {
+    /// Driver to manage the Network.
+    #[arg(short = 'd', long = "driver", default_value = "bridge")]
+    pub driver: String,
+    /// Subnet in CIDR format that represents a network segment.
+    #[arg(long = "subnet")]
+    pub subnet: Vec<String>,
+    /// Allocate container ip from a sub-range.
+    #[arg(long = "ip-range")]
+    pub ip_range: Vec<String>,
+    /// IPv4 Gateway for the master subnet.
+    #[arg(long = "gateway")]
+    pub gateway: Vec<String>,
+    /// Auxiliary IPv4 addresses used by Network driver.
+    #[arg(long = "aux-address")]
+    pub aux_address: Vec<String>,
+    /// Restrict external access to the network.
+    #[arg(long = "internal")]
+    pub internal: bool,
+    /// Enable manual container attachment.
+    #[arg(long = "attachable")]
+    pub attachable: bool,
+    /// Enable IPv6 networking.
+    #[arg(long = "ipv6")]
+    pub ipv6: bool,
+    /// IP Address Management Driver.
+    #[arg(long = "ipam-driver", default_value = "default")]
+    pub ipam_driver: String,
+    /// Set metadata on a network.
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Set driver specific options.
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
+    /// The network's name.
+    pub name: String,
+}
+
+/// `network ls`.
+#[derive(Args, Debug)]
+pub struct NetworkLs {
+    /// Provide filter values (e.g. "driver=bridge").
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Do not truncate the output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Only display network IDs.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// `network inspect`.
+#[derive(Args, Debug)]
+pub struct NetworkInspect {
+    /// Format output using a custom template.
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Verbose output for diagnostics.
+    #[arg(short = 'v', long = "verbose")]
+    pub verbose: bool,
+    /// Networks.
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// `network rm`.
+#[derive(Args, Debug)]
+pub struct NetworkRm {
+    /// Do not error if the network does not exist.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Networks.
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// `network prune`.
+#[derive(Args, Debug)]
+pub struct NetworkPrune {
+    /// Provide filter values (e.g. "until=<timestamp>").
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+}
+
+/// `network connect`.
+#[derive(Args, Debug)]
+pub struct NetworkConnect {
+    /// Add network-scoped alias for the container.
+    #[arg(long = "alias")]
+    pub alias: Vec<String>,
+    /// IPv4 address (e.g., "172.30.100.104").
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// Add link to another container.
+    #[arg(long = "link")]
+    pub link: Vec<String>,
+    /// The network.
+    pub network: String,
+    /// The container.
+    pub container: String,
+}
+
+/// `network disconnect`.
+#[derive(Args, Debug)]
+pub struct NetworkDisconnect {
+    /// Force the container to disconnect from a network.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// The network.
+    pub network: String,
+    /// The container.
+    pub container: String,
 }
 
 /// `exec`.
@@ -809,6 +969,27 @@ pub struct DaemonArgs {
     /// Daemon configuration file.
     #[arg(long = "config-file")]
     pub config_file: Option<String>,
+    /// Network bridge IP (the default bridge's address and prefix).
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
+    /// IPv4 subnet for fixed IPs on the default bridge.
+    #[arg(long = "fixed-cidr")]
+    pub fixed_cidr: Option<String>,
+    /// Default address pools for node specific local networks (base=CIDR,size=N).
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+    /// Use userland proxy for loopback traffic.
+    #[arg(long = "userland-proxy", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub userland_proxy: Option<bool>,
+    /// Enable addition of nftables rules (berth's own table).
+    #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub iptables: Option<bool>,
+    /// Enable net.ipv4.ip_forward.
+    #[arg(long = "ip-forward", num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub ip_forward: Option<bool>,
+    /// Prefix of berth's network device and nftables table names (berth only).
+    #[arg(long = "net-prefix")]
+    pub net_prefix: Option<String>,
 }
 
 impl RunArgs {

@@ -31,6 +31,7 @@ pub struct Settings {
     pub labels: Vec<String>,
     pub storage_driver: String,
     pub pidfile: PathBuf,
+    pub network: berth_engine::networks::NetworkConfig,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -43,6 +44,13 @@ const KNOWN_KEYS: &[&str] = &[
     "labels",
     "storage-driver",
     "pidfile",
+    "bip",
+    "fixed-cidr",
+    "default-address-pools",
+    "userland-proxy",
+    "iptables",
+    "ip-forward",
+    "net-prefix",
 ];
 
 /// Merges flags and the config file's JSON.
@@ -115,6 +123,33 @@ pub fn merge(args: &DaemonArgs, file: Option<(&str, &Value)>) -> Result<Settings
         "pidfile",
         args.pidfile.is_some(),
         args.pidfile.clone().unwrap_or_default(),
+    );
+    check(
+        "bip",
+        args.bip.is_some(),
+        args.bip.clone().unwrap_or_default(),
+    );
+    check(
+        "fixed-cidr",
+        args.fixed_cidr.is_some(),
+        args.fixed_cidr.clone().unwrap_or_default(),
+    );
+    check(
+        "default-address-pools",
+        !args.default_address_pool.is_empty(),
+        format!("{:?}", args.default_address_pool),
+    );
+    for (key, flag) in [
+        ("userland-proxy", args.userland_proxy),
+        ("iptables", args.iptables),
+        ("ip-forward", args.ip_forward),
+    ] {
+        check(key, flag.is_some(), format!("{}", flag.unwrap_or(true)));
+    }
+    check(
+        "net-prefix",
+        args.net_prefix.is_some(),
+        args.net_prefix.clone().unwrap_or_default(),
     );
     if !conflicts.is_empty() {
         return Err(format!(
@@ -207,7 +242,67 @@ pub fn merge(args: &DaemonArgs, file: Option<(&str, &Value)>) -> Result<Settings
         .or(s("pidfile")?)
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(&exec_root).join("berth.pid"));
+    let boolean = |k: &str, flag: Option<bool>| -> Result<bool, String> {
+        if let Some(b) = flag {
+            return Ok(b);
+        }
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(true),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(format!(
+                "invalid value for {k} in {fname}: {other} (expected true or false)"
+            )),
+        }
+    };
+    let pools = if !args.default_address_pool.is_empty() {
+        args.default_address_pool.clone()
+    } else {
+        match obj.get("default-address-pools") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|p| match (p["base"].as_str(), p["size"].as_u64()) {
+                    (Some(b), Some(sz)) => Ok(format!("base={b},size={sz}")),
+                    _ => Err(format!(
+                        "invalid default-address-pools entry in {fname}: {p} (want {{\"base\": CIDR, \"size\": N}})"
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(format!(
+                    "invalid value for default-address-pools in {fname}: {other}"
+                ))
+            }
+        }
+    };
+    for p in &pools {
+        berth_network::ipam::AddressPool::parse(p)
+            .map_err(|e| format!("invalid default address pool {p}: {e}"))?;
+    }
+    let net_prefix = args
+        .net_prefix
+        .clone()
+        .or(s("net-prefix")?)
+        .unwrap_or_else(|| "berth".into());
+    if net_prefix.is_empty()
+        || net_prefix.len() > 6
+        || !net_prefix.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(format!(
+            "invalid net-prefix {net_prefix:?}: 1 to 6 letters or digits"
+        ));
+    }
+    let network = berth_engine::networks::NetworkConfig {
+        prefix: net_prefix,
+        bip: args.bip.clone().or(s("bip")?),
+        fixed_cidr: args.fixed_cidr.clone().or(s("fixed-cidr")?),
+        pools,
+        userland_proxy: boolean("userland-proxy", args.userland_proxy)?,
+        firewall: boolean("iptables", args.iptables)?,
+        ip_forward: boolean("ip-forward", args.ip_forward)?,
+    };
     Ok(Settings {
+        network,
         hosts: if hosts.is_empty() {
             vec![DEFAULT_HOST.into()]
         } else {
@@ -355,6 +450,7 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
         labels: settings.labels.clone(),
         debug: settings.debug,
         storage_driver: settings.storage_driver.clone(),
+        network: settings.network.clone(),
     };
     let result = rt.block_on(async move {
         let engine = Engine::open(config).map_err(|e| format!("failed to start daemon: {e}"))?;
@@ -384,8 +480,10 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
         );
         let served = berth_api::serve(engine.clone(), &listens, shutdown).await;
         engine.begin_shutdown();
-        served.map_err(|e| e.message)
+        served.map_err(|e| e.message).map(|_| engine)
     });
+    // With nothing left running, berth's table and bridges go.
+    let result = result.map(|engine| engine.network_shutdown());
     // Containers keep running (their shims own them); tasks still waiting on
     // them must not hold the exit up.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -410,7 +508,39 @@ mod tests {
             storage_driver: None,
             pidfile: None,
             config_file: None,
+            bip: None,
+            fixed_cidr: None,
+            default_address_pool: vec![],
+            userland_proxy: None,
+            iptables: None,
+            ip_forward: None,
+            net_prefix: None,
         }
+    }
+
+    #[test]
+    fn network_settings() {
+        let s = merge(&args(), None).unwrap();
+        assert_eq!(s.network, berth_engine::networks::NetworkConfig::default());
+        let file = json!({
+            "bip": "10.9.0.1/24",
+            "default-address-pools": [{"base": "10.10.0.0/16", "size": 24}],
+            "userland-proxy": false,
+            "net-prefix": "bx"
+        });
+        let s = merge(&args(), Some(("daemon.json", &file))).unwrap();
+        assert_eq!(s.network.bip.as_deref(), Some("10.9.0.1/24"));
+        assert_eq!(s.network.pools, vec!["base=10.10.0.0/16,size=24"]);
+        assert!(!s.network.userland_proxy);
+        assert_eq!(s.network.prefix, "bx");
+        let mut a = args();
+        a.bip = Some("10.8.0.1/24".into());
+        let err = merge(&a, Some(("daemon.json", &file))).unwrap_err();
+        assert!(err.contains("bip: (from flag: 10.8.0.1/24, from file: 10.9.0.1/24)"), "{err}");
+        let bad = json!({"default-address-pools": [{"base": "nonsense", "size": 24}]});
+        assert!(merge(&args(), Some(("daemon.json", &bad))).is_err());
+        let bad = json!({"net-prefix": "much-too-long"});
+        assert!(merge(&args(), Some(("daemon.json", &bad))).is_err());
     }
 
     #[test]

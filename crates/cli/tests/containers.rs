@@ -89,6 +89,8 @@ fn isolation_seen_from_inside() {
         "run",
         "--name",
         "iso",
+        "--network",
+        "none",
         "busybox",
         "sh",
         "-c",

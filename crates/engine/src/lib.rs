@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod images;
 pub mod layers;
+pub mod networks;
 pub mod system;
 
 use std::collections::{HashMap, HashSet};
@@ -36,6 +37,8 @@ pub struct EngineConfig {
     pub debug: bool,
     /// The storage driver (only `overlay2`).
     pub storage_driver: String,
+    /// Networking settings.
+    pub network: networks::NetworkConfig,
 }
 
 /// The engine: one per daemon.
@@ -60,6 +63,10 @@ pub struct Engine {
     attach_pending: Mutex<HashMap<String, usize>>,
     /// The daemon's async runtime (monitors, restart timers).
     rt: tokio::runtime::Handle,
+    /// Networking state (ports, proxies, DNS servers, name tables).
+    pub(crate) net: networks::NetState,
+    /// Serialises network creation, removal and address allocation.
+    pub(crate) network_lock: Mutex<()>,
     /// Exec instances (in memory, as Docker keeps them).
     execs: Mutex<HashMap<String, containers::exec::ExecRecord>>,
     /// Set when the daemon is shutting down: monitors whose connections
@@ -113,12 +120,15 @@ impl Engine {
             attach_pending: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             execs: Mutex::new(HashMap::new()),
+            net: networks::NetState::default(),
+            network_lock: Mutex::new(()),
             rt: tokio::runtime::Handle::try_current().map_err(|_| {
                 EngineError::internal("the engine must be opened inside the async runtime")
             })?,
             id,
         };
         engine.sweep()?;
+        engine.init_networks()?;
         Ok(Arc::new(engine))
     }
 

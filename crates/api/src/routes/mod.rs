@@ -5,6 +5,7 @@ mod containers;
 mod events;
 mod exec;
 mod images;
+mod networks;
 mod system;
 
 use std::sync::Arc;
@@ -26,6 +27,15 @@ pub fn router(engine: State) -> Router {
         .route("/info", get(system::info))
         .route("/system/df", get(system::df))
         .route("/events", get(events::events))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

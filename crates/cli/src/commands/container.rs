@@ -459,14 +459,14 @@ pub async fn ps(client: &Client, a: &PsArgs) -> Result<ExitCode, CmdError> {
                 .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %z %Z").to_string())
                 .unwrap_or_default(),
             "RunningFor": berth_format::time_ago(c["Created"].as_i64().unwrap_or(0)),
-            "Ports": "",
+            "Ports": super::network::ports_text(&c["Ports"]),
             "State": c["State"],
             "Status": c["Status"],
             "Size": size,
             "Names": names.join(","),
             "Labels": labels.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
             "Mounts": "",
-            "Networks": "",
+            "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
         }));
     }
     if a.quiet {

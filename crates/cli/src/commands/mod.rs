@@ -5,13 +5,14 @@ pub mod container;
 pub mod container_opts;
 pub mod image;
 pub mod interactive;
+pub mod network;
 mod system;
 
 use std::process::ExitCode;
 
 use berth_api::Client;
 
-use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, SystemCmd};
+use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd};
 use crate::output::CmdError;
 
 /// Runs a parsed command.
@@ -107,6 +108,20 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Attach(a) | Command::Container(ContainerCmd::Attach(a)) => {
             interactive::attach(&client, &a).await
         }
+        Command::Port(a) | Command::Container(ContainerCmd::Port(a)) => {
+            network::port(&client, &a).await
+        }
+        Command::Network(n) => match n {
+            NetworkCmd::Create(a) => network::create(&client, &a).await,
+            NetworkCmd::Ls(a) => network::ls(&client, &a).await,
+            NetworkCmd::Inspect(a) => {
+                network::inspect(&client, a.format.as_deref(), &a.networks).await
+            }
+            NetworkCmd::Rm(a) => network::rm(&client, &a).await,
+            NetworkCmd::Prune(a) => network::prune(&client, &a).await,
+            NetworkCmd::Connect(a) => network::connect(&client, &a).await,
+            NetworkCmd::Disconnect(a) => network::disconnect(&client, &a).await,
+        },
         Command::Stats(a) | Command::Container(ContainerCmd::Stats(a)) => {
             container::stats(&client, &a).await
         }
@@ -121,6 +136,7 @@ async fn inspect_any(client: &Client, a: &crate::cli::Inspect) -> Result<ExitCod
         Some("container") => {
             return container::inspect(client, a.format.as_deref(), &a.names, a.size).await
         }
+        Some("network") => return network::inspect(client, a.format.as_deref(), &a.names).await,
         Some(k) => return Err(format!("\"{k}\" is not a valid value for --type").into()),
         None => {}
     }
@@ -140,6 +156,14 @@ async fn inspect_any(client: &Client, a: &crate::cli::Inspect) -> Result<ExitCod
             Err(e) => return Err(e.into()),
         }
         match client.get_json(&format!("/images/{n}/json")).await {
+            Ok(v) => {
+                found.push(v);
+                continue;
+            }
+            Err(berth_api::ClientError::Daemon { status: 404, .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        match client.get_json(&format!("/networks/{n}")).await {
             Ok(v) => found.push(v),
             Err(berth_api::ClientError::Daemon { status: 404, .. }) => {
                 eprintln!("Error: No such object: {n}");

@@ -19,6 +19,10 @@ pub struct Daemon {
     pub sock: PathBuf,
     pub extra: Vec<String>,
     child: Option<Child>,
+    /// Prefix of its network devices and nftables table.
+    pub net_prefix: String,
+    /// Its address pool is 10.<net_octet>.0.0/16.
+    pub net_octet: u8,
 }
 
 impl Daemon {
@@ -34,11 +38,16 @@ impl Daemon {
             .tempdir()
             .expect("tempdir");
         let sock = dir.path().join("berth.sock");
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let pid = std::process::id();
         let mut d = Daemon {
             dir,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
+            net_prefix: format!("t{:03x}{:02x}", pid % 0xfff, n % 0xff),
+            net_octet: 200 + (pid.wrapping_mul(7).wrapping_add(n) % 56) as u8,
         };
         d.spawn().expect("daemon did not start");
         d
@@ -66,6 +75,14 @@ impl Daemon {
             self.dir.path().join("berth.pid").display().to_string(),
             "--config-file".into(),
             self.dir.path().join("daemon.json").display().to_string(),
+            // Devices, nftables table and subnets of its own, so daemons
+            // of parallel tests never meet; the host's forwarding setting
+            // is left alone.
+            "--net-prefix".into(),
+            self.net_prefix.clone(),
+            "--default-address-pool".into(),
+            format!("base=10.{}.0.0/16,size=24", self.net_octet),
+            "--ip-forward=false".into(),
         ];
         a.extend(self.extra.iter().cloned());
         a
@@ -229,7 +246,24 @@ impl Drop for Daemon {
                 let _ = self.berth(&args);
             }
         }
-        self.kill9();
+        // A clean stop removes the daemon's bridges and nftables table…
+        if self.stop().is_none() {
+            self.kill9();
+        }
+        // …and whatever a crash left of them goes here.
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.net_prefix])
+            .stderr(Stdio::null())
+            .status();
+        if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+            for l in text(&out.stdout).lines() {
+                let name = l.split(':').nth(1).unwrap_or("").trim();
+                let name = name.split('@').next().unwrap_or("");
+                if name.starts_with(&self.net_prefix) {
+                    let _ = Command::new("ip").args(["link", "del", name]).status();
+                }
+            }
+        }
         // Whatever is still mounted under our directory goes too.
         let root = self.dir.path().display().to_string();
         if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {

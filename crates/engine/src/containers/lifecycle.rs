@@ -152,6 +152,7 @@ impl Engine {
         match self.launch(&mut rec) {
             Ok(()) => Ok(()),
             Err((e, code)) => {
+                self.release_endpoints(&mut rec);
                 self.unmount_rootfs(&rec.id);
                 rec.state.running = false;
                 rec.state.restarting = false;
@@ -187,6 +188,9 @@ impl Engine {
         let plain = |e: EngineError| (e, None);
         let dirs = self.container_dirs(&rec.id);
         let rootfs = self.mount_rootfs(rec).map_err(plain)?;
+        // Addresses first: /etc/hosts names the container by them.
+        self.allocate_endpoints(rec).map_err(plain)?;
+        self.save_container(rec).map_err(plain)?;
         self.write_etc_files(rec).map_err(plain)?;
         let spec = self.runtime_spec(rec, &rootfs).map_err(plain)?;
         let oci = berth_runtime::spec::build(&spec);
@@ -261,6 +265,17 @@ impl Engine {
             return Err((EngineError::new(kind, err), code));
         }
         let pid = report.pid.unwrap_or(0);
+        // Its network namespace exists now: interfaces, ports, DNS.
+        if let Err(e) = self.plumb_endpoints(rec, i64::from(pid)) {
+            // The init never runs: kill it and let the shim collect it.
+            let _ = self.shim_request(
+                &rec.id,
+                &json!({"op": "kill", "signal": 9}),
+                Duration::from_secs(5),
+            );
+            let _ = self.shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(5));
+            return Err(plain(e));
+        }
         // Let waiting attaches connect before the process runs.
         self.notify(rec, |g| g.created_in_shim = true);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -288,6 +303,7 @@ impl Engine {
             ..Default::default()
         };
         rec.has_been_started = true;
+        rec.ports = self.current_ports(&rec.id);
         self.set_state(rec).map_err(plain)?;
         self.notify(rec, |g| g.created_in_shim = false);
         self.container_event(rec, "start", BTreeMap::new());
@@ -372,6 +388,7 @@ impl Engine {
         if !rec.state.running {
             return;
         }
+        self.release_endpoints(&mut rec);
         self.unmount_rootfs(id);
         rec.state.running = false;
         rec.state.paused = false;
@@ -732,6 +749,7 @@ impl Engine {
                         "container {} is still running; watching it again",
                         &rec.id[..12]
                     );
+                    self.restore_endpoints(&rec);
                     self.spawn_monitor(&rec.id);
                     self.spawn_health(&rec.id);
                     continue;
@@ -759,6 +777,9 @@ impl Engine {
                 }
             }
         }
+        // berth's table, rebuilt from what runs now (stale rules of a
+        // crashed daemon go with the old table).
+        self.apply_firewall();
     }
 
     /// Removes container directories and bundles that no record names: a

@@ -109,6 +109,12 @@ pub struct ContainerRecord {
     /// Has been started at least once.
     #[serde(default)]
     pub has_been_started: bool,
+    /// Its networks, by name.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, crate::networks::endpoints::Endpoint>,
+    /// Host ports it holds while running (`"80/tcp"` → `[(ip, port)]`).
+    #[serde(default)]
+    pub ports: BTreeMap<String, Vec<(String, String)>>,
 }
 
 /// A random name like Docker's ("eager_turing").
@@ -444,7 +450,22 @@ impl Engine {
             .and_then(|v| v.as_str())
             .filter(|s| !s.is_empty())
             .map(String::from)
-            .unwrap_or_else(|| id[..12].to_string());
+            .unwrap_or_else(|| {
+                // On the host's network a container has the host's name.
+                let host_net = body
+                    .get("HostConfig")
+                    .and_then(|h| h.get("NetworkMode"))
+                    .and_then(|m| m.as_str())
+                    == Some("host");
+                if host_net {
+                    rustix::system::uname()
+                        .nodename()
+                        .to_string_lossy()
+                        .into_owned()
+                } else {
+                    id[..12].to_string()
+                }
+            });
         config.insert("Hostname".into(), json!(hostname));
         for key in ["Domainname", "User", "WorkingDir"] {
             config.entry(key).or_insert(json!(""));
@@ -461,6 +482,10 @@ impl Engine {
         }
         // Validate what will be needed at start, before anything is stored.
         let warnings = spec::validate_host_config(&mut host_config)?;
+        let endpoints = self.plan_endpoints(
+            &mut host_config,
+            body.get("NetworkingConfig").unwrap_or(&Value::Null),
+        )?;
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -475,6 +500,8 @@ impl Engine {
             restart_count: 0,
             manually_stopped: false,
             has_been_started: false,
+            endpoints,
+            ports: BTreeMap::new(),
         };
         {
             let _g = self.container_lock.lock();
@@ -672,12 +699,12 @@ impl Engine {
                 "ImageID": c.image_id,
                 "Command": std::iter::once(c.path.clone()).chain(c.args.iter().cloned()).collect::<Vec<_>>().join(" "),
                 "Created": chrono::DateTime::parse_from_rfc3339(&c.created).map(|t| t.timestamp()).unwrap_or(0),
-                "Ports": [],
+                "Ports": self.ps_ports(&c),
                 "Labels": labels,
                 "State": c.state.status,
                 "Status": status_text(&c.state),
                 "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode").and_then(|v| v.as_str()).unwrap_or("none")},
-                "NetworkSettings": {"Networks": {}},
+                "NetworkSettings": self.ps_networks(&c),
                 "Mounts": [],
             });
             if size {
@@ -771,14 +798,7 @@ impl Engine {
             },
             "Mounts": [],
             "Config": c.config,
-            "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "SandboxKey": "",
-                "Ports": {}, "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
-                "EndpointID": "", "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-                "Networks": {},
-            },
+            "NetworkSettings": self.network_settings_json(&c),
         });
         if size {
             let rw = self.container_rw_size(&c.id);

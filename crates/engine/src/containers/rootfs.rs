@@ -198,17 +198,31 @@ impl Engine {
             };
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
-        // With no network yet the container's own name resolves to loopback.
-        hosts.push_str(&format!("127.0.1.1\t{fqdn}\n"));
+        // The container's own names: its addresses on its networks, or
+        // loopback without any.
+        let own = self.hosts_entries(rec, &fqdn);
+        if own.is_empty() {
+            hosts.push_str(&format!("127.0.1.1\t{fqdn}\n"));
+        } else {
+            hosts.push_str(&own);
+        }
         write("hosts", hosts)?;
-        write(
-            "resolv.conf",
+        let resolv = if self.uses_embedded_dns(rec) {
+            let overrides = berth_network::dns::DnsOverrides {
+                nameservers: Vec::new(),
+                search: strings(hc.get("DnsSearch")),
+                options: strings(hc.get("DnsOptions")),
+            };
+            let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            berth_network::dns::container_resolv_conf(&host, &overrides, true).content
+        } else {
             host_resolv_conf(
                 &strings(hc.get("Dns")),
                 &strings(hc.get("DnsSearch")),
                 &strings(hc.get("DnsOptions")),
-            ),
-        )?;
+            )
+        };
+        write("resolv.conf", resolv)?;
         Ok(())
     }
 

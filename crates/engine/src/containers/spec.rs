@@ -319,11 +319,7 @@ pub fn validate_host_config(hc: &mut Value) -> Result<Vec<String>> {
     capabilities(hc)?;
     security_opts(hc)?;
     let mode = hc["NetworkMode"].as_str().unwrap_or("").to_string();
-    match mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        m if m.starts_with("container:") => {}
-        m => return Err(EngineError::not_found(format!("network {m} not found"))),
-    }
+    // Other names are user networks, checked against the records at create.
     if mode.is_empty() || mode == "default" {
         hc["NetworkMode"] = json!("bridge");
     }

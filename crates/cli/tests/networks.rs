@@ -1,0 +1,475 @@
+//! Networking as the seminar's labs 13–17 use it, through the real docker
+//! CLI and berth's: the default bridge, `none` and `host`, user networks
+//! with a chosen subnet and names resolved by the embedded DNS, isolation
+//! between networks, `connect`/`disconnect`, macvlan, published ports
+//! (busybox httpd reached on 127.0.0.1 and on the container's address),
+//! port conflicts, and a daemon restart keeping ports reachable. Traffic
+//! goes only to 127.0.0.1 and to addresses on the test daemon's bridges.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
+    ok(&d.berth(&["inspect", "-f", fmt, name]))
+        .trim()
+        .to_string()
+}
+
+/// An HTTP GET with a deadline; the body, or None.
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)) {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            if out.starts_with("HTTP/1.") {
+                return out.split("\r\n\r\n").nth(1).map(String::from);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn setup() -> Daemon {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]", "EXPOSE 80"]);
+    d
+}
+
+#[test]
+fn bridge_none_host_and_published_ports() {
+    let d = setup();
+    // Lab 13: the default bridge network gives an address from its subnet.
+    let nets = ok(&d.docker(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]));
+    for n in ["bridge bridge", "host host", "none null"] {
+        assert!(nets.contains(n), "{nets}");
+    }
+    let subnet = ok(&d.docker(&[
+        "network",
+        "inspect",
+        "bridge",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+    ]));
+    assert!(
+        subnet.trim().starts_with(&format!("10.{}.", d.net_octet)),
+        "{subnet}"
+    );
+    let out = ok(&d.docker(&[
+        "run", "--rm", "busybox", "ip", "-o", "-4", "addr", "show", "eth0",
+    ]));
+    let prefix = subnet.trim().rsplit_once('.').unwrap().0.to_string();
+    assert!(
+        out.contains(&format!("inet {prefix}.")),
+        "{out} not in {subnet}"
+    );
+    let route = ok(&d.berth(&["run", "--rm", "busybox", "ip", "route"]));
+    assert!(route.starts_with("default via "), "{route}");
+    // Lab 14: none has only the loopback interface.
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ls",
+        "/sys/class/net",
+    ]));
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), vec!["lo"]);
+    // Lab 15: host shares the host's interfaces and name.
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "ls /sys/class/net; hostname",
+    ]));
+    let host_name = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    assert!(out.contains("eth0") || out.contains("lo"), "{out}");
+    assert!(out.trim_end().ends_with(&host_name), "{out}");
+    // Published ports: busybox httpd on a host port, and -P.
+    let port = free_port();
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo hello-from-web > /var/www/index.html; httpd -f -p 80 -h /var/www",
+    ]));
+    let body = http_get(&format!("127.0.0.1:{port}"), "/index.html");
+    assert_eq!(body.as_deref(), Some("hello-from-web\n"));
+    let ip = inspect(&d, "web", "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.starts_with(&prefix), "{ip}");
+    assert_eq!(
+        http_get(&format!("{ip}:80"), "/index.html").as_deref(),
+        Some("hello-from-web\n")
+    );
+    let ps = ok(&d.docker(&["ps", "--format", "{{.Names}} {{.Ports}}"]));
+    assert!(
+        ps.contains(&format!("web 127.0.0.1:{port}->80/tcp")),
+        "{ps}"
+    );
+    assert_eq!(
+        ok(&d.docker(&["port", "web"])).trim(),
+        format!("80/tcp -> 127.0.0.1:{port}")
+    );
+    assert_eq!(
+        ok(&d.berth(&["port", "web", "80"])).trim(),
+        format!("127.0.0.1:{port}")
+    );
+    // The same port again: Docker's message, and nothing is left running.
+    let err = fails(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]));
+    assert!(err.contains("port is already allocated"), "{err}");
+    assert_eq!(inspect(&d, "web2", "{{.State.Running}}"), "false");
+    assert_eq!(inspect(&d, "web2", "{{.NetworkSettings.IPAddress}}"), "");
+    // A port held by another process.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hp = held.local_addr().unwrap().port();
+    let err = fails(&d.berth(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("127.0.0.1:{hp}:80"),
+        "busybox",
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+    ]));
+    assert!(err.contains("address already in use"), "{err}");
+    drop(held);
+    // -P publishes the image's EXPOSE list on ephemeral ports.
+    ok(&d.berth(&[
+        "run", "-d", "--name", "pub", "-P", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc",
+    ]));
+    let mapped = ok(&d.berth(&["port", "pub", "80/tcp"]));
+    let hp: u16 = mapped.trim().rsplit(':').next().unwrap().parse().unwrap();
+    assert!((32768..=60999).contains(&hp) || hp >= 1024, "{mapped}");
+    assert!(http_get(&format!("127.0.0.1:{hp}"), "/hostname").is_some());
+    // A restart of the daemon keeps the container reachable on its port.
+    let mut d = d;
+    d.restart();
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/index.html").as_deref(),
+        Some("hello-from-web\n"),
+        "after a daemon restart"
+    );
+    // Stopping the container frees its port and its address.
+    ok(&d.berth(&["stop", "-t", "1", "web"]));
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    assert_eq!(inspect(&d, "web", "{{.NetworkSettings.IPAddress}}"), "");
+    ok(&d.berth(&["rm", "-f", "web", "web2", "pub"]));
+}
+
+#[test]
+fn user_networks_dns_isolation_connect() {
+    let d = setup();
+    let subnet = format!("10.{}.77.0/24", d.net_octet);
+    // Lab 16: a user network with a chosen subnet; names resolve there.
+    ok(&d.docker(&[
+        "network", "create", "--subnet", &subnet, "--label", "lab=16", "appnet",
+    ]));
+    ok(&d.docker(&["network", "create", "othernet"]));
+    let err = fails(&d.docker(&["network", "create", "appnet"]));
+    assert!(err.contains("already exists"), "{err}");
+    let err = fails(&d.berth(&["network", "create", "--subnet", "300.1.1.0/24", "bad"]));
+    assert!(!err.is_empty());
+    assert!(!ok(&d.berth(&["network", "ls"])).contains(" bad "));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "store",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db2",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "store",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "app",
+        "--network",
+        "appnet",
+        "--ip",
+        &format!("10.{}.77.50", d.net_octet),
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    assert_eq!(
+        inspect(&d, "app", "{{.NetworkSettings.Networks.appnet.IPAddress}}"),
+        format!("10.{}.77.50", d.net_octet)
+    );
+    let resolv = ok(&d.berth(&["exec", "app", "cat", "/etc/resolv.conf"]));
+    assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
+    let db_ip = inspect(&d, "db", "{{.NetworkSettings.Networks.appnet.IPAddress}}");
+    let out = ok(&d.berth(&["exec", "app", "nslookup", "db"]));
+    assert!(out.contains(&db_ip), "{out}");
+    let short = &inspect(&d, "db", "{{.Id}}")[..12];
+    let out = ok(&d.berth(&["exec", "app", "nslookup", short]));
+    assert!(out.contains(&db_ip), "{out}");
+    // Both holders of an alias answer.
+    let db2_ip = inspect(&d, "db2", "{{.NetworkSettings.Networks.appnet.IPAddress}}");
+    let out = ok(&d.berth(&["exec", "app", "nslookup", "store"]));
+    assert!(out.contains(&db_ip) && out.contains(&db2_ip), "{out}");
+    let out = ok(&d.berth(&["exec", "app", "ping", "-c", "1", "-W", "2", "db"]));
+    assert!(out.contains("1 packets received"), "{out}");
+    // The default bridge has no names.
+    ok(&d.berth(&["run", "-d", "--name", "b1", "busybox", "sleep", "300"]));
+    let out = d.berth(&["run", "--rm", "busybox", "nslookup", "b1"]);
+    assert!(
+        !out.status.success() || !text(&out.stdout).contains("Address"),
+        "{}",
+        text(&out.stdout)
+    );
+    // Isolation: othernet cannot reach appnet.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "stranger",
+        "--network",
+        "othernet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let out = d.berth(&["exec", "stranger", "ping", "-c", "1", "-W", "1", &db_ip]);
+    assert!(
+        !out.status.success(),
+        "isolation broken: {}",
+        text(&out.stdout)
+    );
+    // Lab 17: connect adds a second interface; then the names resolve.
+    ok(&d.docker(&[
+        "network", "connect", "--alias", "visitor", "appnet", "stranger",
+    ]));
+    let ifs = ok(&d.berth(&["exec", "stranger", "ls", "/sys/class/net"]));
+    assert_eq!(
+        ifs.split_whitespace().collect::<Vec<_>>(),
+        vec!["eth0", "eth1", "lo"]
+    );
+    let out = ok(&d.berth(&["exec", "stranger", "ping", "-c", "1", "-W", "2", "db"]));
+    assert!(out.contains("1 packets received"), "{out}");
+    let out = ok(&d.berth(&["exec", "app", "nslookup", "visitor"]));
+    assert!(out.contains("Address"), "{out}");
+    let listed = ok(&d.docker(&[
+        "network",
+        "inspect",
+        "appnet",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+    ]));
+    for c in ["db", "db2", "app", "stranger"] {
+        assert!(listed.split_whitespace().any(|x| x == c), "{listed}");
+    }
+    ok(&d.docker(&["network", "disconnect", "appnet", "stranger"]));
+    let ifs = ok(&d.berth(&["exec", "stranger", "ls", "/sys/class/net"]));
+    assert_eq!(
+        ifs.split_whitespace().collect::<Vec<_>>(),
+        vec!["eth0", "lo"]
+    );
+    // A network in use cannot go; unused ones are pruned.
+    let err = fails(&d.docker(&["network", "rm", "appnet"]));
+    assert!(err.contains("active endpoints"), "{err}");
+    let err = fails(&d.berth(&["network", "rm", "bridge"]));
+    assert!(err.contains("pre-defined network"), "{err}");
+    ok(&d.berth(&["network", "create", "unused"]));
+    let pruned = ok(&d.berth(&["network", "prune", "-f"]));
+    assert!(pruned.contains("unused"), "{pruned}");
+    assert!(!pruned.contains("appnet"), "{pruned}");
+    let filtered = ok(&d.berth(&["network", "ls", "-f", "label=lab=16", "-q"]));
+    assert_eq!(filtered.lines().count(), 1, "{filtered}");
+    ok(&d.berth(&["rm", "-f", "db", "db2", "app", "b1", "stranger"]));
+    ok(&d.docker(&["network", "rm", "appnet", "othernet"]));
+    // Events for networks.
+    let events = ok(&d.berth(&[
+        "events",
+        "--since",
+        "0",
+        "--until",
+        &format!("{}", chrono_now() + 1),
+        "--filter",
+        "type=network",
+        "--format",
+        "{{.Action}}",
+    ]));
+    for a in ["create", "connect", "disconnect", "destroy"] {
+        assert!(events.lines().any(|l| l == a), "no {a} in {events}");
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A veth pair of the test's own, its ends removed on drop.
+struct Veth(String);
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn macvlan_on_a_veth_end_and_cleanup_at_stop() {
+    let d = setup();
+    let parent = format!("{}m", d.net_prefix);
+    let peer = format!("{}n", d.net_prefix);
+    assert!(Command::new("ip")
+        .args(["link", "add", &parent, "type", "veth", "peer", "name", &peer])
+        .status()
+        .unwrap()
+        .success());
+    let _veth = Veth(parent.clone());
+    let _ = Command::new("ip")
+        .args(["link", "set", &parent, "up"])
+        .status();
+    let _ = Command::new("ip")
+        .args(["link", "set", &peer, "up"])
+        .status();
+    let subnet = format!("10.{}.88.0/24", d.net_octet);
+    ok(&d.docker(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "--subnet",
+        &subnet,
+        "-o",
+        &format!("parent={parent}"),
+        "mvnet",
+    ]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "m1",
+        "--network",
+        "mvnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "m2",
+        "--network",
+        "mvnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let ip2 = inspect(&d, "m2", "{{.NetworkSettings.Networks.mvnet.IPAddress}}");
+    assert!(ip2.starts_with(&format!("10.{}.88.", d.net_octet)), "{ip2}");
+    let out = ok(&d.berth(&["exec", "m1", "ping", "-c", "1", "-W", "2", &ip2]));
+    assert!(out.contains("1 packets received"), "{out}");
+    let err = fails(&d.berth(&[
+        "network",
+        "create",
+        "-d",
+        "macvlan",
+        "-o",
+        "parent=nosuchif0",
+        "bad",
+    ]));
+    assert!(err.contains("parent interface was not found"), "{err}");
+    ok(&d.berth(&["rm", "-f", "m1", "m2"]));
+    ok(&d.berth(&["network", "rm", "mvnet"]));
+    // A container on the default bridge creates the bridge and the table;
+    // a clean stop with nothing running removes both.
+    ok(&d.berth(&["run", "--rm", "busybox", "true"]));
+    let table = Command::new("nft")
+        .args(["list", "table", "ip", &d.net_prefix])
+        .output()
+        .unwrap();
+    assert!(
+        table.status.success(),
+        "berth's table exists while the daemon runs"
+    );
+    let mut d = d;
+    d.stop();
+    let table = Command::new("nft")
+        .args(["list", "table", "ip", &d.net_prefix])
+        .output()
+        .unwrap();
+    assert!(
+        !table.status.success(),
+        "the table is gone after a clean stop"
+    );
+    let links = text(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(
+        !links.contains(&format!("{}0", d.net_prefix)),
+        "the default bridge is gone: {links}"
+    );
+}
