@@ -129,6 +129,19 @@ impl Client {
         body: ReqBody,
         content_type: Option<&str>,
     ) -> Result<Response<Incoming>, ClientError> {
+        self.request_with_headers(method, path, body, content_type, &[])
+            .await
+    }
+
+    /// [`Client::request`] with extra headers (`X-Registry-Auth`).
+    pub async fn request_with_headers(
+        &self,
+        method: Method,
+        path: &str,
+        body: ReqBody,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Result<Response<Incoming>, ClientError> {
         let uri = format!("/{CLIENT_API}{path}");
         let mut req = Request::builder()
             .method(method)
@@ -140,6 +153,9 @@ impl Client {
             );
         if let Some(ct) = content_type {
             req = req.header(hyper::header::CONTENT_TYPE, ct);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v.as_str());
         }
         let req = req
             .body(body)

@@ -107,6 +107,17 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
+    /// Authenticate to a registry.
+    Login(LoginArgs),
+    /// Log out from a registry.
+    Logout(LogoutArgs),
+    /// berth's own image registry (serve, gc).
+    #[command(subcommand)]
+    Registry(RegistryCmd),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -788,6 +799,114 @@ pub enum ImageCmd {
     Inspect(ImageInspect),
     /// Remove unused images.
     Prune(ImagePrune),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PushArgs),
+}
+
+/// `pull`.
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Download all tagged images in the repository.
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Set platform if server is multi-platform capable.
+    #[arg(long = "platform")]
+    pub platform: Option<String>,
+    /// Suppress verbose output.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Skip image verification (accepted, as docker does).
+    #[arg(long = "disable-content-trust", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: bool,
+    /// NAME[:TAG|@DIGEST].
+    pub image: String,
+}
+
+/// `push`.
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Push all tags of an image to the repository.
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Suppress verbose output.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// Skip image signing (accepted, as docker does).
+    #[arg(long = "disable-content-trust", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub disable_content_trust: bool,
+    /// NAME[:TAG].
+    pub image: String,
+}
+
+/// `login`.
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username.
+    #[arg(short = 'u', long = "username")]
+    pub username: Option<String>,
+    /// Password.
+    #[arg(short = 'p', long = "password")]
+    pub password: Option<String>,
+    /// Take the password from stdin.
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// The registry (Docker Hub by default).
+    pub server: Option<String>,
+}
+
+/// `logout`.
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// The registry (Docker Hub by default).
+    pub server: Option<String>,
+}
+
+/// `registry` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// Serve an image registry (Docker registry v2 / OCI distribution API).
+    Serve(RegistryServe),
+    /// Remove blobs no manifest refers to.
+    Gc(RegistryGc),
+}
+
+/// `registry serve`.
+#[derive(Args, Debug)]
+pub struct RegistryServe {
+    /// Address to listen on (HOST:PORT; default 127.0.0.1:5000).
+    #[arg(long = "addr")]
+    pub addr: Option<String>,
+    /// Storage directory (default /var/lib/berth-registry).
+    #[arg(long = "root")]
+    pub root: Option<String>,
+    /// Configuration file (JSON; flags override it).
+    #[arg(long = "config")]
+    pub config: Option<String>,
+    /// TLS certificate (PEM).
+    #[arg(long = "tls-cert")]
+    pub tls_cert: Option<String>,
+    /// TLS key (PEM).
+    #[arg(long = "tls-key")]
+    pub tls_key: Option<String>,
+    /// htpasswd file (bcrypt entries) for basic authentication.
+    #[arg(long = "htpasswd")]
+    pub htpasswd: Option<String>,
+}
+
+/// `registry gc`.
+#[derive(Args, Debug)]
+pub struct RegistryGc {
+    /// Storage directory.
+    #[arg(long = "root", default_value = "/var/lib/berth-registry")]
+    pub root: String,
+    /// Only report what would be removed.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+    /// Also delete manifests no tag refers to.
+    #[arg(long = "delete-untagged")]
+    pub delete_untagged: bool,
 }
 
 /// `image ls`.
@@ -990,6 +1109,15 @@ pub struct DaemonArgs {
     /// Prefix of berth's network device and nftables table names (berth only).
     #[arg(long = "net-prefix")]
     pub net_prefix: Option<String>,
+    /// Enable insecure registry communication.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: Vec<String>,
+    /// Preferred Docker registry mirror.
+    #[arg(long = "registry-mirror")]
+    pub registry_mirror: Vec<String>,
+    /// Only ever contact these registries (berth only; host or host:port).
+    #[arg(long = "allowed-registry")]
+    pub allowed_registry: Vec<String>,
 }
 
 impl RunArgs {

@@ -32,6 +32,7 @@ pub struct Settings {
     pub storage_driver: String,
     pub pidfile: PathBuf,
     pub network: berth_engine::networks::NetworkConfig,
+    pub registry: berth_engine::images::distribution::RegistryConfig,
 }
 
 const KNOWN_KEYS: &[&str] = &[
@@ -51,6 +52,9 @@ const KNOWN_KEYS: &[&str] = &[
     "iptables",
     "ip-forward",
     "net-prefix",
+    "insecure-registries",
+    "registry-mirrors",
+    "allowed-registries",
 ];
 
 /// Merges flags and the config file's JSON.
@@ -150,6 +154,21 @@ pub fn merge(args: &DaemonArgs, file: Option<(&str, &Value)>) -> Result<Settings
         "net-prefix",
         args.net_prefix.is_some(),
         args.net_prefix.clone().unwrap_or_default(),
+    );
+    check(
+        "insecure-registries",
+        !args.insecure_registry.is_empty(),
+        format!("{:?}", args.insecure_registry),
+    );
+    check(
+        "registry-mirrors",
+        !args.registry_mirror.is_empty(),
+        format!("{:?}", args.registry_mirror),
+    );
+    check(
+        "allowed-registries",
+        !args.allowed_registry.is_empty(),
+        format!("{:?}", args.allowed_registry),
     );
     if !conflicts.is_empty() {
         return Err(format!(
@@ -301,8 +320,21 @@ pub fn merge(args: &DaemonArgs, file: Option<(&str, &Value)>) -> Result<Settings
         firewall: boolean("iptables", args.iptables)?,
         ip_forward: boolean("ip-forward", args.ip_forward)?,
     };
+    let pick = |flag: &Vec<String>, key: &str| -> Result<Vec<String>, String> {
+        if flag.is_empty() {
+            list(key)
+        } else {
+            Ok(flag.clone())
+        }
+    };
+    let registry = berth_engine::images::distribution::RegistryConfig {
+        insecure: pick(&args.insecure_registry, "insecure-registries")?,
+        mirrors: pick(&args.registry_mirror, "registry-mirrors")?,
+        allowed: pick(&args.allowed_registry, "allowed-registries")?,
+    };
     Ok(Settings {
         network,
+        registry,
         hosts: if hosts.is_empty() {
             vec![DEFAULT_HOST.into()]
         } else {
@@ -451,6 +483,7 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
         debug: settings.debug,
         storage_driver: settings.storage_driver.clone(),
         network: settings.network.clone(),
+        registry: settings.registry.clone(),
     };
     let result = rt.block_on(async move {
         let engine = Engine::open(config).map_err(|e| format!("failed to start daemon: {e}"))?;
@@ -515,6 +548,9 @@ mod tests {
             iptables: None,
             ip_forward: None,
             net_prefix: None,
+            insecure_registry: vec![],
+            registry_mirror: vec![],
+            allowed_registry: vec![],
         }
     }
 
@@ -536,7 +572,10 @@ mod tests {
         let mut a = args();
         a.bip = Some("10.8.0.1/24".into());
         let err = merge(&a, Some(("daemon.json", &file))).unwrap_err();
-        assert!(err.contains("bip: (from flag: 10.8.0.1/24, from file: 10.9.0.1/24)"), "{err}");
+        assert!(
+            err.contains("bip: (from flag: 10.8.0.1/24, from file: 10.9.0.1/24)"),
+            "{err}"
+        );
         let bad = json!({"default-address-pools": [{"base": "nonsense", "size": 24}]});
         assert!(merge(&args(), Some(("daemon.json", &bad))).is_err());
         let bad = json!({"net-prefix": "much-too-long"});

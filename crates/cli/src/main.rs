@@ -33,6 +33,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    if let cli::Command::Registry(r) = &parsed.command {
+        return match r {
+            cli::RegistryCmd::Serve(a) => commands::registry::serve(a),
+            cli::RegistryCmd::Gc(a) => commands::registry::gc(a),
+        };
+    }
     if let cli::Command::Daemon(d) = parsed.command {
         return daemon::run(d, &args);
     }

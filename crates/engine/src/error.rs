@@ -16,6 +16,8 @@ pub enum ErrorKind {
     NotModified,
     /// 403: not allowed.
     Forbidden,
+    /// 401: credentials missing or refused.
+    Unauthorized,
     /// 501: not implemented by this daemon.
     NotImplemented,
     /// 500: anything else.

@@ -10,6 +10,17 @@ pub mod events;
 pub mod images;
 pub mod layers;
 pub mod networks;
+
+/// Re-exports for the API: image references.
+pub mod reference {
+    pub use berth_reference::*;
+}
+
+/// Re-exports for the API: registry credentials.
+pub mod registry {
+    pub use berth_registry_client::credentials::decode_registry_auth;
+    pub use berth_registry_client::Credentials;
+}
 pub mod system;
 
 use std::collections::{HashMap, HashSet};
@@ -39,6 +50,8 @@ pub struct EngineConfig {
     pub storage_driver: String,
     /// Networking settings.
     pub network: networks::NetworkConfig,
+    /// Registry settings.
+    pub registry: images::distribution::RegistryConfig,
 }
 
 /// The engine: one per daemon.

@@ -205,17 +205,22 @@ async fn fetch_oauth(
     creds: &Credentials,
     offline: bool,
 ) -> Result<Option<Token>, Error> {
-    let mut form = form_urlencoded::Serializer::new(String::new());
-    form.append_pair("grant_type", "refresh_token");
-    form.append_pair("refresh_token", &creds.identity_token);
-    form.append_pair("service", service);
-    form.append_pair("client_id", "docker");
-    if !scopes.is_empty() {
-        form.append_pair("scope", &scopes.join(" "));
-    }
-    if offline {
-        form.append_pair("access_type", "offline");
-    }
+    // Built in its own scope: the serializer is not `Send` and must not
+    // live across an await.
+    let body = {
+        let mut form = form_urlencoded::Serializer::new(String::new());
+        form.append_pair("grant_type", "refresh_token");
+        form.append_pair("refresh_token", &creds.identity_token);
+        form.append_pair("service", service);
+        form.append_pair("client_id", "docker");
+        if !scopes.is_empty() {
+            form.append_pair("scope", &scopes.join(" "));
+        }
+        if offline {
+            form.append_pair("access_type", "offline");
+        }
+        form.finish()
+    };
     let req = Request::builder()
         .method(Method::POST)
         .uri(transport::parse_uri(realm)?)
@@ -223,7 +228,7 @@ async fn fetch_oauth(
             CONTENT_TYPE,
             "application/x-www-form-urlencoded; charset=utf-8",
         )
-        .body(transport::full(form.finish().into()))
+        .body(transport::full(body.into()))
         .map_err(|e| Error::InvalidInput(format!("building token request: {e}")))?;
     let resp = http.send(skip_verify, req).await?;
     if matches!(

@@ -68,6 +68,7 @@ pub async fn post_dispatch(
     State(e): State<S>,
     Path(rest): Path<String>,
     RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     let Some((name, op)) = rest.rsplit_once('/') else {
@@ -81,11 +82,80 @@ pub async fn post_dispatch(
             blocking(move || e.tag_image(&name, &repo, &tag)).await?;
             Ok(StatusCode::CREATED.into_response())
         }
-        "push" => Err(ApiError(EngineError::not_implemented(
-            "pushing images is not available in this berth daemon yet",
-        ))),
+        "push" => {
+            let creds = registry_auth(&headers)?;
+            let tag = q.get("tag").map(String::from);
+            stream_progress(move |progress| async move {
+                e.push_image(&name, tag.as_deref(), creds, progress).await
+            })
+            .await
+        }
         _ => Ok(page_not_found()),
     }
+}
+
+/// Credentials from the `X-Registry-Auth` header (base64url JSON).
+fn registry_auth(
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<berth_engine::registry::Credentials>, ApiError> {
+    let Some(v) = headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let auth = berth_engine::registry::decode_registry_auth(v)
+        .map_err(|err| ApiError(EngineError::invalid(err.to_string())))?;
+    let creds = auth
+        .credentials()
+        .map_err(|err| ApiError(EngineError::invalid(err.to_string())))?;
+    if creds.username.is_empty()
+        && creds.identity_token.is_empty()
+        && creds.registry_token.is_empty()
+    {
+        return Ok(None);
+    }
+    Ok(Some(creds))
+}
+
+/// Runs a pull or push: an error before its first message is the HTTP
+/// answer (404 for an unknown image, as Docker); after it, the error ends
+/// the JSON message stream.
+async fn stream_progress<F, Fut>(run: F) -> ApiResult<Response>
+where
+    F: FnOnce(berth_engine::images::distribution::Progress) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), EngineError>> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    let sink = tx.clone();
+    let progress: berth_engine::images::distribution::Progress = std::sync::Arc::new(move |v| {
+        let _ = sink.send(v);
+    });
+    let mut task = tokio::spawn(run(progress));
+    drop(tx);
+    let first = tokio::select! {
+        m = rx.recv() => m,
+        r = &mut task => {
+            match r {
+                Ok(Err(err)) => return Err(ApiError(err)),
+                Err(err) => return Err(ApiError(EngineError::internal(err.to_string()))),
+                Ok(Ok(())) => rx.recv().await,
+            }
+        }
+    };
+    let (out_tx, body) = json_lines();
+    if let Some(m) = first {
+        let _ = out_tx.send(m);
+    }
+    tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            if out_tx.send(m).is_err() {
+                break;
+            }
+        }
+        if let Ok(Err(err)) = task.await {
+            let _ =
+                out_tx.send(json!({"errorDetail": {"message": err.message}, "error": err.message}));
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
 fn page_not_found() -> Response {
@@ -130,7 +200,12 @@ pub async fn prune(State(e): State<S>, RawQuery(q): RawQuery) -> ApiResult<impl 
 
 /// `POST /images/create`: import with `fromSrc`; `fromImage` (pull) needs a
 /// registry client.
-pub async fn create(State(e): State<S>, RawQuery(q): RawQuery, body: Body) -> ApiResult<Response> {
+pub async fn create(
+    State(e): State<S>,
+    RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     let q = Query::parse(q.as_deref());
     if let Some(src) = q.get("fromSrc") {
         if src != "-" {
@@ -161,9 +236,20 @@ pub async fn create(State(e): State<S>, RawQuery(q): RawQuery, body: Body) -> Ap
         return Ok(([(header::CONTENT_TYPE, "application/json")], out).into_response());
     }
     if let Some(image) = q.get("fromImage") {
-        return Err(ApiError(EngineError::not_found(format!(
-            "pull access denied for {image}: berth has no registry access configured; load or import the image instead"
-        ))));
+        let name = match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(t) if t.starts_with("sha256:") => format!("{image}@{t}"),
+            Some(t) => format!("{image}:{t}"),
+            None => image.to_string(),
+        };
+        let reference = berth_engine::reference::Reference::parse_normalized(&name)
+            .map_err(|err| ApiError(EngineError::invalid(err.to_string())))?;
+        let creds = registry_auth(&headers)?;
+        let platform = q.get("platform").map(String::from);
+        return stream_progress(move |progress| async move {
+            e.pull_image(&reference, platform.as_deref(), creds, progress)
+                .await
+        })
+        .await;
     }
     Err(ApiError(EngineError::invalid(
         "either fromSrc or fromImage must be given",

@@ -25,6 +25,7 @@ pub fn router(engine: State) -> Router {
         .route("/_ping", get(system::ping).head(system::ping))
         .route("/version", get(system::version))
         .route("/info", get(system::info))
+        .route("/auth", post(system::auth))
         .route("/system/df", get(system::df))
         .route("/events", get(events::events))
         .route("/networks", get(networks::list))

@@ -56,3 +56,24 @@ pub fn join_err(e: tokio::task::JoinError) -> crate::error::ApiError {
         "internal task failed: {e}"
     )))
 }
+
+/// `POST /auth`: checks credentials against a registry.
+pub async fn auth(
+    State(e): State<S>,
+    body: bytes::Bytes,
+) -> ApiResult<axum::Json<serde_json::Value>> {
+    let b: serde_json::Value = serde_json::from_slice(&body).map_err(|err| {
+        crate::error::ApiError(berth_engine::EngineError::invalid(format!(
+            "invalid JSON: {err}"
+        )))
+    })?;
+    let s = |k: &str| b[k].as_str().unwrap_or("").to_string();
+    let creds = berth_engine::registry::Credentials {
+        username: s("username"),
+        password: s("password"),
+        identity_token: s("identitytoken"),
+        registry_token: s("registrytoken"),
+    };
+    let server = s("serveraddress");
+    Ok(axum::Json(e.registry_login(&server, &creds).await?))
+}

@@ -79,8 +79,15 @@ async fn create(
             if opts.pull == "never" {
                 return Err(Exit(125, format!("Error response from daemon: {message}")).into());
             }
-            let pull = format!("/images/create?{}", query(&[("fromImage", &shown)]));
-            if let Err(e) = client.call_json(Method::POST, &pull, None).await {
+            if let Err(e) = super::registry::pull_image_to(
+                client,
+                &shown,
+                opts.platform.as_deref(),
+                false,
+                true,
+            )
+            .await
+            {
                 return Err(Exit(125, format!("{e}")).into());
             }
             client

@@ -6,6 +6,7 @@ pub mod container_opts;
 pub mod image;
 pub mod interactive;
 pub mod network;
+pub mod registry;
 mod system;
 
 use std::process::ExitCode;
@@ -111,6 +112,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Port(a) | Command::Container(ContainerCmd::Port(a)) => {
             network::port(&client, &a).await
         }
+        Command::Pull(a) | Command::Image(ImageCmd::Pull(a)) => registry::pull(&client, &a).await,
+        Command::Push(a) | Command::Image(ImageCmd::Push(a)) => registry::push(&client, &a).await,
+        Command::Login(a) => registry::login(&client, &a).await,
+        Command::Logout(a) => registry::logout(&client, &a).await,
+        Command::Registry(_) => unreachable!("handled in main"),
         Command::Network(n) => match n {
             NetworkCmd::Create(a) => network::create(&client, &a).await,
             NetworkCmd::Ls(a) => network::ls(&client, &a).await,

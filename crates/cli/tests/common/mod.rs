@@ -83,6 +83,10 @@ impl Daemon {
             "--default-address-pool".into(),
             format!("base=10.{}.0.0/16,size=24", self.net_octet),
             "--ip-forward=false".into(),
+            // Registries on this machine only: a missing image never
+            // sends the daemon to Docker Hub.
+            "--allowed-registry".into(),
+            "127.0.0.1".into(),
         ];
         a.extend(self.extra.iter().cloned());
         a
@@ -297,7 +301,7 @@ pub fn signal(pid: u32, sig: rustix::process::Signal) {
     }
 }
 
-fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> Output {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

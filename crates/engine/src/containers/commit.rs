@@ -15,7 +15,6 @@ use crate::error::{EngineError, Result};
 use crate::events::attrs;
 use crate::images::changes::apply_changes;
 use crate::images::{now_rfc3339, ImageRecord, IMAGES};
-use crate::layers::KeepBlob;
 use crate::Engine;
 
 /// Options of a commit.
@@ -37,7 +36,7 @@ pub struct CommitOptions {
 
 /// Files berth mounts over; empty placeholders of them are not the
 /// container's changes.
-const OWN_MOUNT_POINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/resolv.conf"];
+pub(crate) const OWN_MOUNT_POINTS: &[&str] = &["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
 /// Writes the upper directory as a layer tar (OCI whiteouts).
 pub fn write_diff_tar(upper: &Path, out: impl Write) -> io::Result<()> {
@@ -163,35 +162,12 @@ impl Engine {
         if freeze {
             self.freeze_id(&rec.id, true)?;
         }
-        let (reader, writer) =
-            io::pipe().map_err(|e| EngineError::internal(format!("pipe: {e}")))?;
-        let up = upper.clone();
-        let producer = std::thread::spawn(move || write_diff_tar(&up, writer));
-        let staged = self
-            .layers
-            .stage(reader, KeepBlob::Uncompressed, None, true, |d| {
-                self.layer_record(d)
-            });
-        let produced = producer.join();
+        let staged = self.stage_dir_layer(&upper, true);
         if freeze {
             let _ = self.freeze_id(&rec.id, false);
         }
-        let staged = staged?;
-        match produced {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                self.layers.discard(&staged);
-                return Err(EngineError::internal(format!(
-                    "reading the container's changes: {e}"
-                )));
-            }
-            Err(_) => {
-                self.layers.discard(&staged);
-                return Err(EngineError::internal(
-                    "reading the container's changes failed",
-                ));
-            }
-        }
+        let staged = staged?
+            .ok_or_else(|| EngineError::internal("the container's changes gave no layer"))?;
         let now = now_rfc3339();
         cfg.created = Some(now.clone());
         cfg.author = opts.author.clone().filter(|a| !a.is_empty()).or(cfg.author);
@@ -211,22 +187,8 @@ impl Engine {
         });
         cfg.extra.remove("container");
         cfg.extra.remove("container_config");
-        let bytes = serde_json::to_vec(&cfg)
-            .map_err(|e| EngineError::internal(format!("encoding image config: {e}")))?;
-        let id = match self.store_new_image(
-            &bytes,
-            &staged,
-            base.layers.clone(),
-            Some(base.id.clone()),
-            target.as_ref(),
-        ) {
-            Ok(id) => id,
-            Err(e) => {
-                self.layers.discard(&staged);
-                self.drop_unreferenced_blobs(std::slice::from_ref(&staged.record.blob));
-                return Err(e);
-            }
-        };
+        let tags: Vec<_> = target.iter().cloned().collect();
+        let id = self.store_image(&cfg, Some(&staged), Some(&base.id), &tags)?;
         let mut extra: BTreeMap<String, String> = attrs([("imageID", id.clone())]);
         if let Some(c) = &opts.comment {
             extra.insert("comment".into(), c.clone());

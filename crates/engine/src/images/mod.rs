@@ -9,6 +9,8 @@
 
 pub mod archive;
 pub mod changes;
+pub mod commit_layer;
+pub mod distribution;
 pub mod import;
 
 use std::collections::{BTreeMap, HashSet};
