@@ -107,6 +107,9 @@ pub enum Command {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Upload an image to a registry.
@@ -387,6 +390,92 @@ pub struct PortArgs {
     pub container: String,
     /// PRIVATE_PORT[/PROTO].
     pub port: Option<String>,
+}
+
+/// `volume` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Create a volume.
+    Create(VolumeCreate),
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls(VolumeLs),
+    /// Display detailed information on one or more volumes.
+    Inspect(VolumeInspect),
+    /// Remove one or more volumes.
+    #[command(alias = "remove")]
+    Rm(VolumeRm),
+    /// Remove unused local volumes.
+    Prune(VolumePrune),
+}
+
+/// `volume create`.
+#[derive(Args, Debug)]
+pub struct VolumeCreate {
+    /// Specify volume driver name.
+    #[arg(short = 'd', long = "driver", default_value = "local")]
+    pub driver: String,
+    /// Set metadata for a volume.
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    /// Set driver specific options.
+    #[arg(short = 'o', long = "opt")]
+    pub opt: Vec<String>,
+    /// Specify volume name (as the seminar's `--name`).
+    #[arg(long = "name", hide = true)]
+    pub name_flag: Option<String>,
+    /// The volume's name.
+    pub name: Option<String>,
+}
+
+/// `volume ls`.
+#[derive(Args, Debug)]
+pub struct VolumeLs {
+    /// Provide filter values (e.g. "dangling=true").
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Only display volume names.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+}
+
+/// `volume inspect`.
+#[derive(Args, Debug)]
+pub struct VolumeInspect {
+    /// Format output using a custom template.
+    #[arg(short = 'f', long = "format")]
+    pub format: Option<String>,
+    /// Volumes.
+    #[arg(required = true)]
+    pub volumes: Vec<String>,
+}
+
+/// `volume rm`.
+#[derive(Args, Debug)]
+pub struct VolumeRm {
+    /// Force the removal of one or more volumes.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+    /// Volumes.
+    #[arg(required = true)]
+    pub volumes: Vec<String>,
+}
+
+/// `volume prune`.
+#[derive(Args, Debug)]
+pub struct VolumePrune {
+    /// Remove all unused volumes, not just anonymous ones.
+    #[arg(short = 'a', long = "all")]
+    pub all: bool,
+    /// Provide filter values (e.g. "label=<label>").
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
+    /// Do not prompt for confirmation.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
 }
 
 /// `network` subcommands.

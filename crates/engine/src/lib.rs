@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP; the `api` crate maps these calls to routes.
 #![recursion_limit = "256"]
 
+pub mod build;
 pub mod containers;
 pub mod detach;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod registry {
     pub use berth_registry_client::Credentials;
 }
 pub mod system;
+pub mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -76,6 +78,8 @@ pub struct Engine {
     attach_pending: Mutex<HashMap<String, usize>>,
     /// The daemon's async runtime (monitors, restart timers).
     rt: tokio::runtime::Handle,
+    /// Volumes (`<data-root>/volumes`).
+    pub volumes: berth_volumes::VolumeStore,
     /// Networking state (ports, proxies, DNS servers, name tables).
     pub(crate) net: networks::NetState,
     /// Serialises network creation, removal and address allocation.
@@ -120,6 +124,8 @@ impl Engine {
         let store = Store::open(&root.join("berth.db"))?;
         let blobs = BlobStore::open(&root.join("blobs"))?;
         let layers = LayerStore::open(&root.join("overlay2"), blobs.clone())?;
+        let volumes = berth_volumes::VolumeStore::open(&root.join("volumes"))
+            .map_err(crate::volumes::verr)?;
         let id = daemon_id(root)?;
         let engine = Engine {
             config,
@@ -133,6 +139,7 @@ impl Engine {
             attach_pending: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             execs: Mutex::new(HashMap::new()),
+            volumes,
             net: networks::NetState::default(),
             network_lock: Mutex::new(()),
             rt: tokio::runtime::Handle::try_current().map_err(|_| {

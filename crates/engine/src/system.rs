@@ -215,7 +215,7 @@ impl Engine {
             "LayersSize": self.layer_bytes()?,
             "Images": images,
             "Containers": list,
-            "Volumes": [],
+            "Volumes": self.volumes_usage()?,
             "BuildCache": [],
         }))
     }

@@ -1,12 +1,14 @@
 //! The route table: every Engine API path berth serves, and the fallbacks
 //! (`page not found`) Docker answers with.
 
+mod build;
 mod containers;
 mod events;
 mod exec;
 mod images;
 mod networks;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -28,6 +30,15 @@ pub fn router(engine: State) -> Router {
         .route("/auth", post(system::auth))
         .route("/system/df", get(system::df))
         .route("/events", get(events::events))
+        .route("/build", post(build::build))
+        .route("/build/prune", post(build::prune))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route("/networks", get(networks::list))
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))

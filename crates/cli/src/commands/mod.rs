@@ -8,12 +8,13 @@ pub mod interactive;
 pub mod network;
 pub mod registry;
 mod system;
+pub mod volume;
 
 use std::process::ExitCode;
 
 use berth_api::Client;
 
-use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd};
+use crate::cli::{Cli, Command, ContainerCmd, ImageCmd, NetworkCmd, SystemCmd, VolumeCmd};
 use crate::output::CmdError;
 
 /// Runs a parsed command.
@@ -117,6 +118,15 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Login(a) => registry::login(&client, &a).await,
         Command::Logout(a) => registry::logout(&client, &a).await,
         Command::Registry(_) => unreachable!("handled in main"),
+        Command::Volume(v) => match v {
+            VolumeCmd::Create(a) => volume::create(&client, &a).await,
+            VolumeCmd::Ls(a) => volume::ls(&client, &a).await,
+            VolumeCmd::Inspect(a) => {
+                volume::inspect(&client, a.format.as_deref(), &a.volumes).await
+            }
+            VolumeCmd::Rm(a) => volume::rm(&client, &a).await,
+            VolumeCmd::Prune(a) => volume::prune(&client, &a).await,
+        },
         Command::Network(n) => match n {
             NetworkCmd::Create(a) => network::create(&client, &a).await,
             NetworkCmd::Ls(a) => network::ls(&client, &a).await,
@@ -143,6 +153,7 @@ async fn inspect_any(client: &Client, a: &crate::cli::Inspect) -> Result<ExitCod
             return container::inspect(client, a.format.as_deref(), &a.names, a.size).await
         }
         Some("network") => return network::inspect(client, a.format.as_deref(), &a.names).await,
+        Some("volume") => return volume::inspect(client, a.format.as_deref(), &a.names).await,
         Some(k) => return Err(format!("\"{k}\" is not a valid value for --type").into()),
         None => {}
     }

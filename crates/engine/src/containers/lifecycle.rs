@@ -153,6 +153,7 @@ impl Engine {
             Ok(()) => Ok(()),
             Err((e, code)) => {
                 self.release_endpoints(&mut rec);
+                self.release_mounts(&rec);
                 self.unmount_rootfs(&rec.id);
                 rec.state.running = false;
                 rec.state.restarting = false;
@@ -389,6 +390,7 @@ impl Engine {
             return;
         }
         self.release_endpoints(&mut rec);
+        self.release_mounts(&rec);
         self.unmount_rootfs(id);
         rec.state.running = false;
         rec.state.paused = false;
@@ -600,7 +602,7 @@ impl Engine {
         self: &Arc<Self>,
         name: &str,
         force: bool,
-        _volumes: bool,
+        volumes: bool,
     ) -> Result<()> {
         let mut rec = self.resolve_container(name)?;
         if rec.state.running && !rec.state.restarting {
@@ -635,6 +637,9 @@ impl Engine {
             return Err(e);
         }
         self.store.write(|tx| tx.delete(CONTAINERS, &rec.id))?;
+        if volumes {
+            self.remove_anonymous_volumes(&rec);
+        }
         self.forget_execs(&rec.id);
         self.container_event(&rec, "destroy", BTreeMap::new());
         let tx = self.watch_sender(&rec.id);

@@ -115,6 +115,9 @@ pub struct ContainerRecord {
     /// Host ports it holds while running (`"80/tcp"` → `[(ip, port)]`).
     #[serde(default)]
     pub ports: BTreeMap<String, Vec<(String, String)>>,
+    /// Volumes, binds and tmpfs mounts (`-v`, `--mount`, image VOLUMEs).
+    #[serde(default)]
+    pub mounts: Vec<berth_volumes::MountPoint>,
 }
 
 /// A random name like Docker's ("eager_turing").
@@ -486,6 +489,7 @@ impl Engine {
             &mut host_config,
             body.get("NetworkingConfig").unwrap_or(&Value::Null),
         )?;
+        let mounts = self.plan_mounts(&Value::Object(config.clone()), &host_config)?;
         let mut rec = ContainerRecord {
             id: id.clone(),
             name: name.clone(),
@@ -502,6 +506,7 @@ impl Engine {
             has_been_started: false,
             endpoints,
             ports: BTreeMap::new(),
+            mounts,
         };
         {
             let _g = self.container_lock.lock();
@@ -705,7 +710,7 @@ impl Engine {
                 "Status": status_text(&c.state),
                 "HostConfig": {"NetworkMode": c.host_config.get("NetworkMode").and_then(|v| v.as_str()).unwrap_or("none")},
                 "NetworkSettings": self.ps_networks(&c),
-                "Mounts": [],
+                "Mounts": self.mounts_json(&c),
             });
             if size {
                 let rw = self.container_rw_size(&c.id);
@@ -796,7 +801,7 @@ impl Engine {
                     "WorkDir": dirs.work,
                 }
             },
-            "Mounts": [],
+            "Mounts": self.mounts_json(&c),
             "Config": c.config,
             "NetworkSettings": self.network_settings_json(&c),
         });

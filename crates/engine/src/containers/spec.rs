@@ -350,9 +350,6 @@ pub fn validate_host_config(hc: &mut Value) -> Result<Vec<String>> {
             )));
         }
     }
-    for b in strings(hc.get("Binds")) {
-        parse_bind(&b)?;
-    }
     for d in hc["Devices"].as_array().cloned().unwrap_or_default() {
         let p = d["PathOnHost"].as_str().unwrap_or("");
         if !Path::new(p).exists() {
@@ -376,60 +373,6 @@ pub fn validate_host_config(hc: &mut Value) -> Result<Vec<String>> {
         hc["ShmSize"] = json!(64 << 20);
     }
     Ok(warnings)
-}
-
-/// A parsed `-v SRC:DST[:OPTS]` of an absolute host path.
-struct Bind {
-    source: String,
-    target: String,
-    readonly: bool,
-    propagation: Option<String>,
-}
-
-fn parse_bind(b: &str) -> Result<Bind> {
-    let parts: Vec<&str> = b.split(':').collect();
-    let (src, dst, opts) = match parts.as_slice() {
-        [src, dst] => (*src, *dst, ""),
-        [src, dst, opts] => (*src, *dst, *opts),
-        _ => {
-            return Err(EngineError::invalid(format!(
-                "invalid volume specification: '{b}'"
-            )))
-        }
-    };
-    if !dst.starts_with('/') {
-        return Err(EngineError::invalid(format!(
-            "invalid volume specification: '{b}': invalid mount config for type \"bind\": invalid mount path: '{dst}' mount path must be absolute"
-        )));
-    }
-    if !src.starts_with('/') {
-        return Err(EngineError::not_implemented(format!(
-            "named volumes are not available in this berth daemon yet: '{b}' (use an absolute host path)"
-        )));
-    }
-    let mut readonly = false;
-    let mut propagation = None;
-    for o in opts.split(',').filter(|o| !o.is_empty()) {
-        match o {
-            "ro" => readonly = true,
-            "rw" => readonly = false,
-            "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated" => {}
-            "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate" => {
-                propagation = Some(o.to_string())
-            }
-            other => {
-                return Err(EngineError::invalid(format!(
-                    "invalid volume specification: '{b}': invalid mode: {other}"
-                )))
-            }
-        }
-    }
-    Ok(Bind {
-        source: src.to_string(),
-        target: dst.to_string(),
-        readonly,
-        propagation,
-    })
 }
 
 /// The `--ulimit` names Docker knows (go-units `ulimitNameMapping`).
@@ -707,9 +650,10 @@ impl Engine {
         // Mounts: the /etc files, tmpfs, binds — each destination created
         // inside the root filesystem without following links out of it.
         let mut mounts = Vec::new();
-        let user_targets: Vec<String> = strings(hc.get("Binds"))
+        let user_targets: Vec<String> = rec
+            .mounts
             .iter()
-            .filter_map(|b| parse_bind(b).ok().map(|b| b.target))
+            .map(|m| m.destination.clone())
             .chain(
                 hc["Tmpfs"]
                     .as_object()
@@ -756,38 +700,12 @@ impl Engine {
                 });
             }
         }
-        for b in strings(hc.get("Binds")) {
-            let b = parse_bind(&b)?;
-            let meta = std::fs::metadata(&b.source).map_err(|e| {
-                EngineError::invalid(format!(
-                    "invalid mount config for type \"bind\": bind source path does not exist: {} ({e})",
-                    b.source
-                ))
-            })?;
-            let dest = if meta.is_dir() {
-                berth_snapshot::mount::mkdir_in_root(rootfs, &b.target, 0o755)
-            } else {
-                let parent = Path::new(&b.target)
-                    .parent()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_else(|| "/".into());
-                berth_snapshot::mount::mkdir_in_root(rootfs, &parent, 0o755).map(|p| {
-                    let name = Path::new(&b.target)
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default();
-                    format!("{}/{name}", p.trim_end_matches('/'))
-                })
-            }
-            .map_err(|e| EngineError::invalid(format!("mount point {}: {e}", b.target)))?;
-            let mut options = vec!["rbind".to_string()];
-            options.push(if b.readonly { "ro".into() } else { "rw".into() });
-            options.push(b.propagation.clone().unwrap_or_else(|| "rprivate".into()));
+        for m in self.resolve_mounts(rec, rootfs)? {
             mounts.push(Mount {
-                destination: dest,
-                kind: "bind".into(),
-                source: b.source.clone(),
-                options,
+                destination: m.destination,
+                kind: m.kind,
+                source: m.source,
+                options: m.options,
             });
         }
         let mut devices = Vec::new();
@@ -1012,8 +930,6 @@ mod tests {
         assert_eq!(hc["NetworkMode"], "bridge");
         assert_eq!(hc["ShmSize"], 64 << 20);
         let mut hc = json!({"SecurityOpt": ["bogus"]});
-        assert!(validate_host_config(&mut hc).is_err());
-        let mut hc = json!({"Binds": ["relative:/x"]});
         assert!(validate_host_config(&mut hc).is_err());
     }
 
