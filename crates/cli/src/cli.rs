@@ -39,6 +39,11 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Build an image from a Dockerfile.
+    Build(crate::commands::build::BuildCli),
+    /// Manage builds (build, prune).
+    #[command(subcommand)]
+    Builder(crate::commands::build::BuilderCmd),
     /// List images.
     Images(ImageLs),
     /// Remove one or more images.
@@ -104,6 +109,8 @@ pub enum Command {
     Attach(AttachArgs),
     /// List port mappings or a specific mapping for the container.
     Port(PortArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
@@ -381,6 +388,26 @@ pub enum ContainerCmd {
     Attach(AttachArgs),
     /// List port mappings or a specific mapping for the container.
     Port(PortArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
+}
+
+/// `cp`.
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information).
+    #[arg(short = 'a', long = "archive")]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH.
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output during copy.
+    #[arg(short = 'q', long = "quiet")]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH, SRC_PATH or - (a tar stream).
+    pub src: String,
+    /// CONTAINER:DEST_PATH, DEST_PATH or -.
+    pub dst: String,
 }
 
 /// `port`.
@@ -835,6 +862,8 @@ pub enum SystemCmd {
     Df(DfArgs),
     /// Get real time events from the server.
     Events(EventsArgs),
+    /// Remove unused data (containers, networks, images, build cache).
+    Prune(crate::commands::build::SystemPrune),
 }
 
 /// `system df`.
@@ -871,6 +900,8 @@ pub enum ImageCmd {
     /// List images.
     #[command(alias = "list")]
     Ls(ImageLs),
+    /// Build an image from a Dockerfile.
+    Build(crate::commands::build::BuildCli),
     /// Remove one or more images.
     #[command(alias = "rmi", alias = "remove")]
     Rm(ImageRm),

@@ -1,6 +1,7 @@
 //! The route table: every Engine API path berth serves, and the fallbacks
 //! (`page not found`) Docker answers with.
 
+mod archive;
 mod build;
 mod containers;
 mod events;
@@ -79,6 +80,10 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/attach", post(containers::attach))
+        .route(
+            "/containers/{id}/archive",
+            get(archive::get).head(archive::head).put(archive::put),
+        )
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/resize", post(exec::resize_container))
         .route("/exec/{id}/start", post(exec::start))

@@ -1,8 +1,10 @@
 //! Command implementations: each talks to the daemon through the API client
 //! and prints what docker prints.
 
+pub mod build;
 pub mod container;
 pub mod container_opts;
+pub mod cp;
 pub mod image;
 pub mod interactive;
 pub mod network;
@@ -27,6 +29,11 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
             system::info(&client, a.format.as_deref()).await
         }
         Command::System(SystemCmd::Df(a)) => system::df(&client, &a).await,
+        Command::System(SystemCmd::Prune(a)) => build::system_prune(&client, &a).await,
+        Command::Build(a)
+        | Command::Image(ImageCmd::Build(a))
+        | Command::Builder(build::BuilderCmd::Build(a)) => build::build(&client, &a).await,
+        Command::Builder(build::BuilderCmd::Prune(a)) => build::builder_prune(&client, &a).await,
         Command::Events(a) | Command::System(SystemCmd::Events(a)) => {
             system::events(&client, &a).await
         }
@@ -110,6 +117,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Attach(a) | Command::Container(ContainerCmd::Attach(a)) => {
             interactive::attach(&client, &a).await
         }
+        Command::Cp(a) | Command::Container(ContainerCmd::Cp(a)) => cp::cp(&client, &a).await,
         Command::Port(a) | Command::Container(ContainerCmd::Port(a)) => {
             network::port(&client, &a).await
         }

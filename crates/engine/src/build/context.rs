@@ -196,7 +196,11 @@ impl BuildContext {
         // The Dockerfile and .dockerignore are read as they pass by (they
         // are small); .dockerignore applies to what follows it and, once
         // seen, to what was already written.
-        let mut ar = tar::Archive::new(reader);
+        let mut ar = tar::Archive::new(PadBlocks {
+            inner: reader,
+            count: 0,
+            pad: None,
+        });
         let entries = ar
             .entries()
             .map_err(|e| EngineError::invalid(format!("reading the build context: {e}")))?;
@@ -231,11 +235,16 @@ impl BuildContext {
                 let m = compile_ignore(&text)?;
                 // Apply it to what came before.
                 for p in extracted.iter().rev() {
-                    if p != name && m.matches_or_parent_matches(p) {
+                    if m.matches_or_parent_matches(p) {
                         let _ = fsutil::remove_any(&tmp.join(p));
                     }
                 }
+                let excluded_itself = m.matches_or_parent_matches(&rel);
                 ignore = Some(m);
+                if !excluded_itself {
+                    write_file_entry(&tmp, &rel, &entry, text.as_bytes())?;
+                    extracted.push(rel);
+                }
                 continue;
             }
             if ignore
@@ -324,6 +333,32 @@ impl BuildContext {
                 }
             }
         }
+    }
+}
+
+/// The docker CLI's `-f -` context ends right after the last file's data
+/// (no padding, no end-of-archive blocks): pad what is missing with zeros.
+struct PadBlocks<R> {
+    inner: R,
+    count: u64,
+    pad: Option<u64>,
+}
+
+impl<R: Read> Read for PadBlocks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.pad.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.count += n as u64;
+                return Ok(n);
+            }
+            self.pad = Some((512 - self.count % 512) % 512 + 1024);
+        }
+        let left = self.pad.unwrap_or(0);
+        let n = (left.min(buf.len() as u64)) as usize;
+        buf[..n].fill(0);
+        self.pad = Some(left - n as u64);
+        Ok(n)
     }
 }
 

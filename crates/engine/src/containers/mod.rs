@@ -4,6 +4,7 @@
 //! the translation to a runtime spec in `spec`, the root filesystem in
 //! `rootfs`, logs in `logs`.
 
+pub mod archive;
 pub mod commit;
 pub mod exec;
 pub mod health;

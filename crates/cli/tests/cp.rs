@@ -1,0 +1,103 @@
+//! `cp` both ways with berth's CLI and the real docker CLI: files,
+//! directories, `SRC/.`, tar streams, stopped containers, volumes, and
+//! links that must not lead out of the container's root.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+
+#[test]
+fn copy_in_and_out() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    ok(&d.berth(&["run", "-d", "--name", "box", "-v", "cpvol:/vol", "busybox", "sh", "-c",
+        "mkdir -p /d/sub; echo a > /d/sub/a; ln -sfn /etc/passwd /d/link; echo v > /vol/v; ln -sfn /etc /out; sleep 300"]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    for (cli, run) in [("berth", true), ("docker", false)] {
+        let cp = |args: &[&str]| if run { d.berth(args) } else { d.docker(args) };
+        let dir = h.join(cli);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A file to a new name, a directory into an existing one.
+        ok(&cp(&[
+            "cp",
+            "box:/d/sub/a",
+            dir.join("renamed").to_str().unwrap(),
+        ]));
+        assert_eq!(std::fs::read_to_string(dir.join("renamed")).unwrap(), "a\n");
+        ok(&cp(&["cp", "box:/d", dir.to_str().unwrap()]));
+        assert_eq!(std::fs::read_to_string(dir.join("d/sub/a")).unwrap(), "a\n");
+        // Links are copied as links, never followed to the host's files.
+        let link = std::fs::read_link(dir.join("d/link")).unwrap();
+        assert_eq!(link, Path::new("/etc/passwd"));
+        // Contents only with SRC/.
+        ok(&cp(&[
+            "cp",
+            "box:/d/sub/.",
+            dir.join("flat").to_str().unwrap(),
+        ]));
+        assert!(dir.join("flat/a").is_file());
+        // From a volume.
+        ok(&cp(&["cp", "box:/vol/v", dir.join("v").to_str().unwrap()]));
+        assert_eq!(std::fs::read_to_string(dir.join("v")).unwrap(), "v\n");
+        // Into the container: a file into a directory, and renamed.
+        std::fs::write(dir.join("local.txt"), format!("from-{cli}\n")).unwrap();
+        ok(&cp(&[
+            "cp",
+            dir.join("local.txt").to_str().unwrap(),
+            "box:/tmp/",
+        ]));
+        ok(&cp(&[
+            "cp",
+            dir.join("local.txt").to_str().unwrap(),
+            &format!("box:/tmp/{cli}.txt"),
+        ]));
+        assert_eq!(
+            ok(&d.berth(&["exec", "box", "cat", &format!("/tmp/{cli}.txt")])),
+            format!("from-{cli}\n")
+        );
+        // A missing source: Docker's message, nothing written.
+        let err = fails(&cp(&["cp", "box:/nope", dir.to_str().unwrap()]));
+        assert!(
+            err.contains("Could not find the file /nope in container box"),
+            "{err}"
+        );
+    }
+    // Through a link inside the container: lands in its own /etc.
+    let marker = h.join(format!("berth-cp-{}", std::process::id()));
+    std::fs::write(&marker, "x").unwrap();
+    ok(&d.docker(&["cp", marker.to_str().unwrap(), "box:/out/"]));
+    let name = marker.file_name().unwrap().to_string_lossy().to_string();
+    assert!(
+        !Path::new("/etc").join(&name).exists(),
+        "cp escaped into the host's /etc"
+    );
+    ok(&d.berth(&["exec", "box", "test", "-f", &format!("/etc/{name}")]));
+    // A tar stream out, and a stopped container.
+    let out = d.berth(&["cp", "box:/d/sub", "-"]);
+    assert!(out.status.success());
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert!(names.contains(&"sub/a".to_string()), "{names:?}");
+    ok(&d.berth(&["stop", "-t", "1", "box"]));
+    ok(&d.docker(&[
+        "cp",
+        "box:/tmp/docker.txt",
+        h.join("after-stop").to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(h.join("after-stop")).unwrap(),
+        "from-docker\n"
+    );
+    ok(&d.berth(&["cp", h.join("after-stop").to_str().unwrap(), "box:/tmp/"]));
+    ok(&d.berth(&["start", "box"]));
+    ok(&d.berth(&["exec", "box", "test", "-f", "/tmp/after-stop"]));
+    ok(&d.berth(&["rm", "-f", "box"]));
+}
