@@ -406,3 +406,43 @@ fn piped_streams_many_clients_and_a_vanishing_one() {
     assert!(logs.starts_with("tick "), "{logs}");
     ok(&d.berth(&["rm", "-f", "ticker"]));
 }
+
+#[test]
+fn websocket_attach() {
+    use futures::{SinkExt, StreamExt};
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    ok(&d.berth(&["run", "-d", "-i", "--name", "echoer", "busybox", "cat"]));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let stream = tokio::net::UnixStream::connect(&d.sock).await.unwrap();
+        let req =
+            "ws://localhost/v1.47/containers/echoer/attach/ws?stream=1&stdin=1&stdout=1&stderr=1";
+        let (mut ws, resp) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+        assert_eq!(resp.status(), 101);
+        ws.send(tokio_tungstenite::tungstenite::Message::Binary(
+            b"over a websocket\n".to_vec().into(),
+        ))
+        .await
+        .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut all = Vec::new();
+            while let Some(Ok(m)) = ws.next().await {
+                if let tokio_tungstenite::tungstenite::Message::Binary(b) = m {
+                    all.extend_from_slice(&b);
+                    if all.ends_with(b"\n") {
+                        break;
+                    }
+                }
+            }
+            all
+        })
+        .await
+        .unwrap();
+        assert_eq!(got, b"over a websocket\n");
+    });
+    ok(&d.berth(&["rm", "-f", "echoer"]));
+}

@@ -353,6 +353,7 @@ pub async fn attach(
     let on_upgrade = hyper::upgrade::on(&mut req);
     // Count this attach now, so a start that follows waits for it.
     let guard = e.attach_guard(&rec.id);
+    e.container_event(&rec, "attach", Default::default());
     let engine = e.clone();
     let cid = rec.id.clone();
     tokio::spawn(async move {

@@ -2,6 +2,7 @@
 //! (`page not found`) Docker answers with.
 
 mod archive;
+mod attach_ws;
 mod build;
 mod containers;
 mod events;
@@ -80,6 +81,7 @@ pub fn router(engine: State) -> Router {
         .route("/containers/{id}/export", get(containers::export))
         .route("/containers/{id}/stats", get(containers::stats))
         .route("/containers/{id}/attach", post(containers::attach))
+        .route("/containers/{id}/attach/ws", get(attach_ws::attach_ws))
         .route(
             "/containers/{id}/archive",
             get(archive::get).head(archive::head).put(archive::put),

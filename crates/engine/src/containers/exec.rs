@@ -542,6 +542,11 @@ impl Engine {
                 rec.id
             )));
         }
+        self.container_event(
+            &rec,
+            "resize",
+            crate::events::attrs([("height", height.to_string()), ("width", width.to_string())]),
+        );
         Ok(())
     }
 
