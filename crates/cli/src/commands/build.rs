@@ -79,6 +79,7 @@ pub struct BuildCli {
 
 /// `builder …`.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum BuilderCmd {
     /// Build an image from a Dockerfile.
     Build(BuildCli),

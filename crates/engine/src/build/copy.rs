@@ -818,7 +818,7 @@ fn http_get(url: &str, dest: &Path) -> std::io::Result<String> {
             continue;
         }
         if code != 200 {
-            return Err(std::io::Error::other(format!("{}", status.trim())));
+            return Err(std::io::Error::other(status.trim().to_string()));
         }
         let f = fs::File::create(dest)?;
         let mut w = fsutil::HashingWriter::new(std::io::BufWriter::new(f));

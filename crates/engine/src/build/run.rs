@@ -126,10 +126,8 @@ impl Build<'_> {
                     let (root, from_context) = if m.from.is_empty() {
                         (self.ctx.root().to_path_buf(), true)
                     } else {
-                        let layers = match self.mount_source(idx, &m.from)? {
-                            Some(l) => l,
-                            None => Vec::new(),
-                        };
+                        let layers: Vec<String> =
+                            self.mount_source(idx, &m.from)?.unwrap_or_default();
                         let v = engine.mount_scratch(&layers)?;
                         let root = v.root();
                         guard._views.push(v);
