@@ -2,7 +2,7 @@
 //! fallback of insecure registries and mirror fallback for Docker Hub), the
 //! authenticated request loop, and the distribution API operations —
 //! manifests, blobs (download with resume, upload monolithic or chunked,
-//! cross-repository mount), tags, catalog and login.
+//! cross-repository mount), tags, catalog, v1 search and login.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -783,6 +783,60 @@ impl Client {
             out.extend(p.repositories.unwrap_or_default());
         }
         Ok(out)
+    }
+
+    /// Searches `domain`'s repositories for `term` as the Docker daemon
+    /// does (`GET /v1/search?q=TERM&n=LIMIT`; Docker Hub's index for
+    /// `docker.io`), authenticating as for the catalog.
+    pub async fn search(
+        &self,
+        domain: &str,
+        term: &str,
+        limit: u32,
+        creds: Option<&Credentials>,
+    ) -> Result<crate::SearchResults, Error> {
+        let ep = if endpoint::is_docker_hub(domain) {
+            Endpoint {
+                base: format!("https://{}", endpoint::DOCKER_HUB_INDEX),
+                host: endpoint::DOCKER_HUB_INDEX.to_owned(),
+                skip_verify: false,
+                mirror: false,
+            }
+        } else {
+            self.select_origin(domain).await?
+        };
+        let ctx = Ctx {
+            ep,
+            creds,
+            scopes: vec!["registry:catalog:*".into()],
+        };
+        let url = transport::with_query(
+            &format!("{}/v1/search", ctx.ep.base),
+            &[("q", term), ("n", &limit.to_string())],
+        );
+        let resp = self
+            .execute(&ctx, Method::GET, &url, &[], ReqData::Empty)
+            .await?;
+        let status = resp.status();
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(self.error_of(&ctx, &Method::GET, &url, resp).await);
+        }
+        if status != StatusCode::OK {
+            return Err(Error::SearchStatus(status.as_u16()));
+        }
+        let body = transport::read_limited(
+            resp.into_body(),
+            16 << 20,
+            self.inner.http.timeouts.idle,
+            "search answer",
+        )
+        .await?;
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::InvalidInput(format!(
+                "error decoding search results from {}: {e}",
+                ctx.ep.host
+            ))
+        })
     }
 
     /// Bodies of every page of a paginated listing (`Link: rel="next"`).

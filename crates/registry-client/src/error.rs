@@ -187,6 +187,10 @@ pub enum Error {
         /// Code and reason, e.g. `401 Unauthorized`.
         status: String,
     },
+    /// A search answered something else than 200 (Docker's text; the
+    /// registry may not offer the v1 search at all).
+    #[error("Unexpected status code {0}")]
+    SearchStatus(u16),
     /// The token server failed or answered nonsense.
     #[error("{0}")]
     Auth(String),

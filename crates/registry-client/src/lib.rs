@@ -8,6 +8,7 @@
 //!   [`Credentials`]: manifests ([`RepositoryClient::fetch_manifest`]),
 //!   blobs (streamed, verified, resumable downloads; monolithic or chunked
 //!   uploads; cross-repository mounts), tags.
+//! * [`Client::search`] asks a registry's v1 search (`docker search`).
 //! * [`credentials`] reads and writes `~/.docker/config.json` and credential
 //!   helpers, and decodes the API's `X-Registry-Auth` header.
 //!
@@ -22,6 +23,7 @@ mod client;
 pub mod credentials;
 pub mod endpoint;
 mod error;
+pub mod search;
 mod transport;
 mod verify;
 
@@ -33,6 +35,7 @@ pub use client::{
 pub use credentials::{AuthConfig, ConfigFile, Credentials};
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, RegistryError};
+pub use search::{SearchResult, SearchResults};
 pub use transport::Timeouts;
 pub use verify::{digest_bytes, BlobHasher};
 

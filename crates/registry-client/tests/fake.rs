@@ -490,3 +490,58 @@ async fn stalled_registries_time_out_with_a_clear_error() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn v1_search_with_credentials_and_a_registry_without_it() {
+    let registry = FakeServer::start(move |req| {
+        if !req.headers.contains_key("authorization") {
+            return Answer::new(401).header("www-authenticate", r#"Basic realm="r""#);
+        }
+        match req.target.split('?').next().unwrap_or("") {
+            "/v2/" => Answer::new(200),
+            "/v1/search" => Answer::new(200).body(
+                r#"{"num_results":1,"query":"alu","results":[{"name":"alumno/busybox","description":"d","star_count":3,"is_official":false,"is_automated":false}]}"#,
+            ),
+            _ => Answer::new(404),
+        }
+    })
+    .await;
+    let c = client();
+    let creds = Credentials::basic("u", "p");
+    let r = c
+        .search(&registry.domain(), "alu no", 5, Some(&creds))
+        .await
+        .unwrap();
+    assert_eq!(r.num_results, 1);
+    assert_eq!(r.results[0].name, "alumno/busybox");
+    assert_eq!(r.results[0].star_count, 3);
+    let asked = registry
+        .seen()
+        .into_iter()
+        .find(|s| s.target.starts_with("/v1/search"))
+        .unwrap();
+    assert_eq!(
+        query_params(&asked.target),
+        [
+            ("q".to_string(), "alu no".to_string()),
+            ("n".into(), "5".into())
+        ]
+    );
+    // Without credentials the registry's refusal comes back as is.
+    let e = c
+        .search(&registry.domain(), "alu", 5, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unauthorized, "{e}");
+    // A registry without the v1 search (distribution): Docker's text.
+    let plain = FakeServer::start(|req| {
+        if req.target == "/v2/" {
+            Answer::new(200)
+        } else {
+            Answer::new(404).body("404 page not found\n")
+        }
+    })
+    .await;
+    let e = c.search(&plain.domain(), "x", 25, None).await.unwrap_err();
+    assert_eq!(e.to_string(), "Unexpected status code 404");
+}

@@ -1,7 +1,8 @@
 //! The HTTP API: routing of `/v2/...` paths (repository names contain
 //! slashes, so paths are split by hand from the end), authorization of each
 //! route, and the handlers for blobs, uploads, manifests, tags, catalog,
-//! referrers and the token endpoint. Bodies are streamed: uploads go to the
+//! referrers, the v1 search (`/v1/search`, what `docker search` asks) and
+//! the token endpoint. Bodies are streamed: uploads go to the
 //! staging file while being hashed, blobs are read from disk in chunks, and
 //! only manifests (capped) are held in memory.
 
@@ -31,6 +32,9 @@ const BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default and largest page of the catalog.
 const CATALOG_DEFAULT_N: usize = 100;
 const CATALOG_MAX_N: usize = 1000;
+/// Default and largest number of search results (Docker Hub's).
+const SEARCH_DEFAULT_N: usize = 25;
+const SEARCH_MAX_N: usize = 100;
 /// Manifest bodies read into memory at once (each up to
 /// `max_manifest_bytes`); further pushes wait.
 const MANIFEST_BODIES: usize = 16;
@@ -134,6 +138,7 @@ where
 enum Route {
     Base,
     Catalog,
+    Search,
     Token,
     Tags(String),
     Manifest(String, String),
@@ -153,6 +158,9 @@ fn parse_route(path: &str) -> ApiResult<Route> {
     }
     if path == "/v2" || path == "/v2/" {
         return Ok(Route::Base);
+    }
+    if path == "/v1/search" {
+        return Ok(Route::Search);
     }
     let Some(rest) = path.strip_prefix("/v2/") else {
         return Err(not_found());
@@ -264,11 +272,13 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Body>) -> ApiResult<Respon
     let is_get = method == Method::GET || method == Method::HEAD;
     let need = match &route {
         Route::Token => return token(state, &req, body).await,
-        Route::Base | Route::Catalog | Route::Tags(_) | Route::Referrers(..) if !is_get => {
+        Route::Base | Route::Catalog | Route::Search | Route::Tags(_) | Route::Referrers(..)
+            if !is_get =>
+        {
             return Err(unsupported_method(&method));
         }
         Route::Base => Need::Login,
-        Route::Catalog => Need::Catalog,
+        Route::Catalog | Route::Search => Need::Catalog,
         Route::Tags(name) | Route::Referrers(name, _) => Need::Repo(name.clone(), auth::PULL),
         Route::Manifest(name, _) | Route::Blob(name, _) => {
             if is_get {
@@ -298,6 +308,7 @@ async fn dispatch(state: &Arc<AppState>, req: Request<Body>) -> ApiResult<Respon
             Ok(r)
         }
         Route::Catalog => catalog(state, &caller, &req).await,
+        Route::Search => search(state, &caller, &req).await,
         Route::Tags(name) => tags_list(state, &name, &req).await,
         Route::Referrers(name, digest) => referrers(state, &name, &digest, &req).await,
         Route::Manifest(name, reference) => match method {
@@ -1533,6 +1544,48 @@ async fn catalog(state: &Arc<AppState>, caller: &Caller, req: &Parts) -> ApiResu
     Ok(r)
 }
 
+/// `GET /v1/search?q=TERM&n=N`: the repositories whose names contain the
+/// term (case-insensitive), in Docker Hub's answer shape.
+async fn search(state: &Arc<AppState>, caller: &Caller, req: &Parts) -> ApiResult<Response> {
+    let q = query_pairs(req);
+    let term = query_get(&q, "q").unwrap_or("").to_lowercase();
+    let n = parse_n(&q)?
+        .filter(|n| *n > 0)
+        .unwrap_or(SEARCH_DEFAULT_N)
+        .min(SEARCH_MAX_N);
+    let storage = state.storage.clone();
+    let mut repos = blocking(move || storage.repositories()).await?;
+    if state.auth.enabled() {
+        repos.retain(|r| state.auth.permitted(&caller.identity, r) & auth::PULL != 0);
+    }
+    repos.retain(|r| r.contains(&term));
+    let total = repos.len();
+    let results: Vec<serde_json::Value> = repos
+        .into_iter()
+        .take(n)
+        .map(|name| {
+            serde_json::json!({
+                "name": name,
+                "description": "",
+                "star_count": 0,
+                "is_official": false,
+                "is_automated": false,
+            })
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &serde_json::json!({
+            "num_pages": 1,
+            "num_results": total,
+            "page": 1,
+            "page_size": n,
+            "query": query_get(&q, "q").unwrap_or(""),
+            "results": results,
+        }),
+    ))
+}
+
 async fn referrers(
     state: &Arc<AppState>,
     name: &str,
@@ -1609,6 +1662,7 @@ mod tests {
             ErrorCode::NameInvalid
         );
         assert!(parse_route("/v1/x").is_err());
+        assert_eq!(parse_route("/v1/search").unwrap(), Route::Search);
         assert!(parse_route("/v2/a/other/x").is_err());
     }
 

@@ -104,6 +104,12 @@ async fn basic_auth() {
         reg.get("/v2/_catalog").await.json()["repositories"],
         serde_json::json!(["team/app"])
     );
+    // So does the v1 search.
+    let found = reg.get("/v1/search?q=a").await.json();
+    assert_eq!(found["num_results"], 1, "{found}");
+    assert_eq!(found["results"][0]["name"], "team/app");
+    reg.auth = None;
+    assert_eq!(reg.get("/v1/search?q=a").await.status, 401);
 }
 
 #[tokio::test]

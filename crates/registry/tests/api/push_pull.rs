@@ -349,6 +349,40 @@ async fn catalog_pagination() {
 }
 
 #[tokio::test]
+async fn v1_search_matches_names_containing_the_term() {
+    let reg = Registry::start().await;
+    for repo in ["alumno/busybox", "alumno/alpine", "profe/busybox", "other"] {
+        reg.push_blob(repo, repo.as_bytes()).await;
+    }
+    let r = reg.get("/v1/search?q=alumno&n=25").await;
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["query"], "alumno");
+    assert_eq!(v["num_results"], 2);
+    let names: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alumno/alpine", "alumno/busybox"]);
+    assert_eq!(
+        v["results"][0],
+        serde_json::json!({"name": "alumno/alpine", "description": "", "star_count": 0,
+            "is_official": false, "is_automated": false})
+    );
+    // Case-insensitive; `n` caps the results but not the count.
+    let v = reg.get("/v1/search?q=BUSYBOX&n=1").await.json();
+    assert_eq!(v["num_results"], 2);
+    assert_eq!(v["results"].as_array().unwrap().len(), 1);
+    let v = reg.get("/v1/search?q=nothing").await.json();
+    assert_eq!(v["results"], serde_json::json!([]));
+    reg.get("/v1/search?q=x&n=abc")
+        .await
+        .assert_error(400, "PAGINATION_NUMBER_INVALID");
+}
+
+#[tokio::test]
 async fn referrers_api() {
     let reg = Registry::start().await;
     let repo = "signed/app";
