@@ -128,6 +128,8 @@ pub enum Command {
     /// berth's own image registry (serve, gc).
     #[command(subcommand)]
     Registry(RegistryCmd),
+    /// Define and run multi-container applications.
+    Compose(Box<crate::commands::compose::ComposeArgs>),
     /// Run a container's shim (internal: started by the daemon).
     #[command(hide = true)]
     Shim(ShimArgs),

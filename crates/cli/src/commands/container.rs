@@ -121,21 +121,21 @@ pub async fn create_cmd(client: &Client, a: &CreateArgs) -> Result<ExitCode, Cmd
 }
 
 /// Which streams to attach and how to wait.
-struct Attach {
-    stdin: bool,
-    stdout: bool,
-    stderr: bool,
-    tty: bool,
+pub struct Attach {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub tty: bool,
     /// Wait for removal (`--rm`) rather than the next exit.
-    removed: bool,
+    pub removed: bool,
     /// `--detach-keys`.
-    detach_keys: Option<String>,
+    pub detach_keys: Option<String>,
     /// `--sig-proxy`.
-    sig_proxy: bool,
+    pub sig_proxy: bool,
 }
 
 /// Attaches, starts, streams and waits: the heart of `run` and `start -a`.
-async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u8, CmdError> {
+pub async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u8, CmdError> {
     let keys_text = interactive::detach_keys(a.detach_keys.as_deref());
     let keys =
         berth_engine::detach::keys_or_default(&keys_text).map_err(|e| Exit(125, e.message))?;
@@ -410,6 +410,55 @@ fn ellipsis(s: &str, max: usize) -> String {
     }
 }
 
+/// One `docker ps` row (the fields its templates know) from a container
+/// summary of `GET /containers/json`.
+pub fn ps_row(c: &serde_json::Value, no_trunc: bool, size: bool) -> serde_json::Value {
+    let id = c["Id"].as_str().unwrap_or("");
+    let cmd = c["Command"].as_str().unwrap_or("");
+    let names: Vec<String> = c["Names"]
+        .as_array()
+        .map(|n| {
+            n.iter()
+                .filter_map(|x| x.as_str())
+                .map(|x| x.trim_start_matches('/').to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let image = c["Image"].as_str().unwrap_or("");
+    let image = if !no_trunc && image.starts_with("sha256:") {
+        short_id(image)
+    } else {
+        image.to_string()
+    };
+    let size = if size {
+        format!(
+            "{} (virtual {})",
+            berth_format::human_size(c["SizeRw"].as_u64().unwrap_or(0)),
+            berth_format::human_size(c["SizeRootFs"].as_u64().unwrap_or(0))
+        )
+    } else {
+        String::new()
+    };
+    let labels = c["Labels"].clone();
+    json!({
+        "ID": if no_trunc { id.to_string() } else { short_id(id) },
+        "Image": image,
+        "Command": if no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(cmd, 20)) },
+        "CreatedAt": chrono::DateTime::from_timestamp(c["Created"].as_i64().unwrap_or(0), 0)
+            .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %z %Z").to_string())
+            .unwrap_or_default(),
+        "RunningFor": berth_format::time_ago(c["Created"].as_i64().unwrap_or(0)),
+        "Ports": super::network::ports_text(&c["Ports"]),
+        "State": c["State"],
+        "Status": c["Status"],
+        "Size": size,
+        "Names": names.join(","),
+        "Labels": labels.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+        "Mounts": "",
+        "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
+    })
+}
+
 pub async fn ps(client: &Client, a: &PsArgs) -> Result<ExitCode, CmdError> {
     let mut q: Vec<(&str, String)> = Vec::new();
     let limit = if a.latest { 1 } else { a.last };
@@ -429,53 +478,10 @@ pub async fn ps(client: &Client, a: &PsArgs) -> Result<ExitCode, CmdError> {
     let list = client
         .get_json(&format!("/containers/json?{}", query(&pairs)))
         .await?;
-    let mut rows = Vec::new();
-    for c in list.as_array().cloned().unwrap_or_default() {
-        let id = c["Id"].as_str().unwrap_or("");
-        let cmd = c["Command"].as_str().unwrap_or("");
-        let names: Vec<String> = c["Names"]
-            .as_array()
-            .map(|n| {
-                n.iter()
-                    .filter_map(|x| x.as_str())
-                    .map(|x| x.trim_start_matches('/').to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let image = c["Image"].as_str().unwrap_or("");
-        let image = if !a.no_trunc && image.starts_with("sha256:") {
-            short_id(image)
-        } else {
-            image.to_string()
-        };
-        let size = if a.size {
-            format!(
-                "{} (virtual {})",
-                berth_format::human_size(c["SizeRw"].as_u64().unwrap_or(0)),
-                berth_format::human_size(c["SizeRootFs"].as_u64().unwrap_or(0))
-            )
-        } else {
-            String::new()
-        };
-        let labels = c["Labels"].clone();
-        rows.push(json!({
-            "ID": if a.no_trunc { id.to_string() } else { short_id(id) },
-            "Image": image,
-            "Command": if a.no_trunc { format!("\"{cmd}\"") } else { format!("\"{}\"", ellipsis(cmd, 20)) },
-            "CreatedAt": chrono::DateTime::from_timestamp(c["Created"].as_i64().unwrap_or(0), 0)
-                .map(|t| t.with_timezone(&chrono::Local).format("%Y-%m-%d %H:%M:%S %z %Z").to_string())
-                .unwrap_or_default(),
-            "RunningFor": berth_format::time_ago(c["Created"].as_i64().unwrap_or(0)),
-            "Ports": super::network::ports_text(&c["Ports"]),
-            "State": c["State"],
-            "Status": c["Status"],
-            "Size": size,
-            "Names": names.join(","),
-            "Labels": labels.as_object().map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
-            "Mounts": "",
-            "Networks": c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_default(),
-        }));
-    }
+    let rows: Vec<serde_json::Value> = list
+        .as_array()
+        .map(|l| l.iter().map(|c| ps_row(c, a.no_trunc, a.size)).collect())
+        .unwrap_or_default();
     if a.quiet {
         for r in rows {
             println!("{}", r["ID"].as_str().unwrap_or(""));

@@ -19,7 +19,7 @@ use crate::output::{query, CmdError};
 
 /// `CONTAINER:PATH` → (container, path); local paths stay local (a path
 /// with a `:` is local when it starts with `/` or `.`).
-fn split_spec(s: &str) -> (Option<String>, String) {
+pub fn split_spec(s: &str) -> (Option<String>, String) {
     if s.starts_with('/') || s.starts_with('.') || s == "-" {
         return (None, s.to_string());
     }

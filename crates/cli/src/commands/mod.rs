@@ -2,6 +2,7 @@
 //! and prints what docker prints.
 
 pub mod build;
+pub mod compose;
 pub mod container;
 pub mod container_opts;
 pub mod cp;
@@ -149,6 +150,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Stats(a) | Command::Container(ContainerCmd::Stats(a)) => {
             container::stats(&client, &a).await
         }
+        Command::Compose(a) => compose::run(&client, &a).await,
         Command::Shim(_) | Command::ShimExec(_) => unreachable!("handled in main"),
     }
 }

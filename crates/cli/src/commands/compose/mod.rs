@@ -47,8 +47,6 @@ pub const COMPOSE_VERSION: &str = "2.29.7";
 pub enum OneOff {
     /// Service containers only.
     Exclude,
-    /// One-off containers only.
-    Only,
     /// Both.
     Include,
 }
@@ -105,21 +103,22 @@ impl Ctr {
         matches!(self.state.as_str(), "running" | "paused" | "restarting")
     }
 
-    /// Whether this is a `compose run` container.
-    pub fn is_oneoff(&self) -> bool {
-        self.labels.get(ONEOFF_LABEL).map(String::as_str) == Some("True")
-    }
-
     /// The name as compose shows it in log prefixes: without the project
     /// prefix (`web-1` for `proj-web-1`, `web_1` for `proj_web_1`).
     pub fn short_name(&self, project: &str) -> String {
-        for sep in ['-', '_'] {
-            if let Some(rest) = self.name.strip_prefix(&format!("{project}{sep}")) {
-                return rest.to_string();
-            }
-        }
-        self.name.clone()
+        short_name(project, &self.name)
     }
+}
+
+/// A container name without its project prefix (`web-1` for
+/// `proj-web-1`, `web_1` for `proj_web_1`).
+pub fn short_name(project: &str, name: &str) -> String {
+    for sep in ['-', '_'] {
+        if let Some(rest) = name.strip_prefix(&format!("{project}{sep}")) {
+            return rest.to_string();
+        }
+    }
+    name.to_string()
 }
 
 /// Progress lines (`Container x  Started`) on stderr, as compose's plain
@@ -180,7 +179,6 @@ impl Ctx {
         let mut labels = vec![format!("{PROJECT_LABEL}={}", self.project.name)];
         match oneoff {
             OneOff::Exclude => labels.push(format!("{ONEOFF_LABEL}=False")),
-            OneOff::Only => labels.push(format!("{ONEOFF_LABEL}=True")),
             OneOff::Include => {}
         }
         let filters = serde_json::json!({ "label": labels }).to_string();
@@ -219,6 +217,28 @@ impl Ctx {
             .into_iter()
             .filter(|c| services.is_empty() || services.contains(&c.service))
             .collect())
+    }
+
+    /// The container of `service` that `--index` names (the lowest
+    /// numbered when `index` is 0), among running containers unless `all`.
+    pub async fn specified_container(
+        &self,
+        service: &str,
+        index: u32,
+        all: bool,
+    ) -> Result<Ctr, CmdError> {
+        let list = self
+            .service_containers(&[service.to_string()], all, OneOff::Exclude)
+            .await?;
+        let found = if index > 0 {
+            list.into_iter().find(|c| c.number == index)
+        } else {
+            list.into_iter().min_by_key(|c| (c.number == 0, c.number))
+        };
+        found.ok_or_else(|| match index {
+            0 => format!("service {service:?} is not running").into(),
+            n => format!("service {service:?} is not running container #{n}").into(),
+        })
     }
 
     /// Fails for a service name the compose file does not define (only
@@ -340,7 +360,10 @@ pub async fn run(client: &Client, args: &ComposeArgs) -> Result<ExitCode, CmdErr
         Ok(p) => (p, true, None),
         Err(e) => {
             let missing_file = matches!(e, ComposeError::NoConfigFile { .. });
-            match (&args.project_name, missing_file && works_without_file(&args.command)) {
+            match (
+                &args.project_name,
+                missing_file && works_without_file(&args.command),
+            ) {
                 (Some(name), true) => {
                     let project = Project {
                         name: berth_compose::normalize_project_name(name),

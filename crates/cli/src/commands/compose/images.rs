@@ -1,0 +1,359 @@
+//! Service images: `compose build` (through berth's `build` command, one
+//! service after the other), `compose pull` and `compose push` (through
+//! the registry commands), and what `up`/`create`/`run` do before creating
+//! containers: build or pull the images the pull policy asks for, and note
+//! each image's ID for the `com.docker.compose.image` label.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+
+use berth_compose::{Project, Service};
+
+use super::args::{BuildArgs, CreateOpts, PullArgs, PushArgs};
+use super::{is_not_found, Ctx};
+use crate::commands::build::BuildCli;
+use crate::output::CmdError;
+
+/// The image a service runs (its `image:`, else the name compose gives a
+/// built image).
+pub fn image_of(ctx: &Ctx, project: &Project, service: &Service) -> String {
+    service.image_or_default(&project.name, ctx.naming.separator())
+}
+
+/// The image's ID, or `None` when the daemon does not have it.
+pub async fn image_id(ctx: &Ctx, image: &str) -> Result<Option<String>, CmdError> {
+    match ctx
+        .client
+        .get_json(&format!("/images/{}/json", image_path(image)))
+        .await
+    {
+        Ok(v) => Ok(v["Id"].as_str().map(String::from)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An image reference as a path segment (`/` kept, as the API routes take it).
+fn image_path(image: &str) -> String {
+    image.replace('?', "%3F").replace('#', "%23")
+}
+
+/// Builds one service's image.
+async fn build_service(
+    ctx: &Ctx,
+    project: &Project,
+    service: &Service,
+    no_cache: bool,
+    pull: bool,
+    quiet: bool,
+    extra_args: &[String],
+) -> Result<(), CmdError> {
+    let Some(b) = &service.build else {
+        return Ok(());
+    };
+    let image = image_of(ctx, project, service);
+    let mut tags = vec![image];
+    tags.extend(b.tags.iter().cloned());
+    let mut build_args: Vec<String> = b
+        .args
+        .iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k.clone(),
+        })
+        .collect();
+    build_args.extend(extra_args.iter().cloned());
+    let mut _inline = None;
+    let file = match (&b.dockerfile_inline, &b.dockerfile) {
+        (Some(text), _) => {
+            let tmp = tempfile_with(text)?;
+            let p = tmp.path().display().to_string();
+            _inline = Some(tmp);
+            Some(p)
+        }
+        (None, Some(f)) => {
+            let p = Path::new(&b.context).join(f);
+            Some(p.display().to_string())
+        }
+        (None, None) => None,
+    };
+    let labels: Vec<String> = b.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let cli = BuildCli {
+        tags,
+        file,
+        build_args,
+        target: b.target.clone(),
+        no_cache: no_cache || b.no_cache,
+        pull: pull || b.pull,
+        labels,
+        network: b.network.clone(),
+        add_hosts: b.extra_hosts.clone(),
+        iidfile: None,
+        quiet,
+        platform: b
+            .platforms
+            .first()
+            .cloned()
+            .or_else(|| service.platform.clone()),
+        progress: if ctx.args.progress == "quiet" {
+            "quiet".into()
+        } else {
+            "auto".into()
+        },
+        rm: true,
+        force_rm: false,
+        context: b.context.clone(),
+    };
+    ctx.progress.event("Service", &service.name, "Building");
+    let code = crate::commands::build::build(&ctx.client, &cli)
+        .await
+        .map_err(|e| format!("failed to build service {:?}: {e}", service.name))?;
+    if code != ExitCode::SUCCESS {
+        return Err(format!("failed to build service {:?}", service.name).into());
+    }
+    ctx.progress.event("Service", &service.name, "Built");
+    Ok(())
+}
+
+/// A temporary file holding `text` (an inline Dockerfile).
+fn tempfile_with(text: &str) -> Result<tempfile_lite::TempFile, CmdError> {
+    tempfile_lite::TempFile::new(text)
+}
+
+mod tempfile_lite {
+    //! A file in the temporary directory, removed on drop.
+    use std::path::{Path, PathBuf};
+
+    use crate::output::CmdError;
+
+    /// The file.
+    pub struct TempFile(PathBuf);
+
+    impl TempFile {
+        /// Writes `text` to a fresh file.
+        pub fn new(text: &str) -> Result<TempFile, CmdError> {
+            let name = format!(
+                "berth-compose-dockerfile-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
+            );
+            let p = std::env::temp_dir().join(name);
+            std::fs::write(&p, text)
+                .map_err(|e| format!("cannot write the inline Dockerfile: {e}"))?;
+            Ok(TempFile(p))
+        }
+
+        /// Its path.
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+/// Pulls one image; progress on stderr.
+async fn pull_image(ctx: &Ctx, service: &str, image: &str, quiet: bool) -> Result<(), CmdError> {
+    ctx.progress.event("Image", image, "Pulling");
+    crate::commands::registry::pull_image_to(&ctx.client, image, None, true, true)
+        .await
+        .map_err(|e| format!("failed to pull image {image} for service {service:?}: {e}"))?;
+    if !quiet {
+        ctx.progress.event("Image", image, "Pulled");
+    }
+    Ok(())
+}
+
+/// Builds or pulls what the selected services need; returns each
+/// service's image ID.
+pub async fn ensure_images(
+    ctx: &Ctx,
+    project: &Project,
+    selected: &[String],
+    opts: &CreateOpts,
+) -> Result<BTreeMap<String, String>, CmdError> {
+    let mut ids = BTreeMap::new();
+    for name in selected {
+        let Some(service) = project.services.get(name) else {
+            continue;
+        };
+        let image = image_of(ctx, project, service);
+        let flag_policy = match opts.pull.as_str() {
+            "policy" | "" => None,
+            p => Some(p.to_string()),
+        };
+        let policy = flag_policy
+            .or_else(|| service.pull_policy.clone())
+            .unwrap_or_else(|| "missing".into());
+        let mut id = image_id(ctx, &image).await?;
+        let can_build = service.build.is_some();
+        let must_build = can_build
+            && !opts.no_build
+            && (opts.build || policy == "build" || (id.is_none() && policy != "always"));
+        if must_build {
+            build_service(ctx, project, service, false, false, false, &[]).await?;
+            id = image_id(ctx, &image).await?;
+        } else if policy == "always" || (id.is_none() && !can_build && policy != "never") {
+            pull_image(ctx, name, &image, opts.quiet_pull).await?;
+            id = image_id(ctx, &image).await?;
+        }
+        match id {
+            Some(id) => {
+                ids.insert(name.clone(), id);
+            }
+            None if can_build => {
+                return Err(format!(
+                    "service {name:?} has neither an image nor a build context specified: image {image} not found and --no-build given"
+                )
+                .into())
+            }
+            None => {
+                return Err(format!(
+                    "service {name:?}: image {image} not found (pull policy {policy})"
+                )
+                .into())
+            }
+        }
+    }
+    Ok(ids)
+}
+
+/// `compose build`.
+pub async fn build(ctx: &Ctx, a: &BuildArgs) -> Result<ExitCode, CmdError> {
+    let project = ctx.require_file()?;
+    let names = if a.with_dependencies {
+        project.services_to_start(&a.services, false)?
+    } else {
+        ctx.check_services(&a.services)?;
+        project
+            .start_order()
+            .into_iter()
+            .filter(|s| a.services.is_empty() || a.services.contains(s))
+            .collect()
+    };
+    for name in names {
+        let Some(service) = project.services.get(&name) else {
+            continue;
+        };
+        if service.build.is_none() {
+            continue;
+        }
+        build_service(
+            ctx,
+            project,
+            service,
+            a.no_cache,
+            a.pull,
+            a.quiet,
+            &a.build_args,
+        )
+        .await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose pull`.
+pub async fn pull(ctx: &Ctx, a: &PullArgs) -> Result<ExitCode, CmdError> {
+    let project = ctx.require_file()?;
+    let names = if a.include_deps {
+        project.services_to_start(&a.services, false)?
+    } else {
+        ctx.check_services(&a.services)?;
+        project
+            .start_order()
+            .into_iter()
+            .filter(|s| a.services.is_empty() || a.services.contains(s))
+            .collect()
+    };
+    let mut failed = false;
+    for name in names {
+        let Some(service) = project.services.get(&name) else {
+            continue;
+        };
+        let Some(image) = service.image.clone().filter(|i| !i.is_empty()) else {
+            // Built only: nothing to pull.
+            continue;
+        };
+        if a.ignore_buildable && service.build.is_some() {
+            continue;
+        }
+        let policy = a
+            .policy
+            .clone()
+            .or_else(|| service.pull_policy.clone())
+            .unwrap_or_default();
+        if policy == "never" || policy == "build" {
+            continue;
+        }
+        if policy == "missing" && image_id(ctx, &image).await?.is_some() {
+            continue;
+        }
+        if let Err(e) = pull_image(ctx, &name, &image, a.quiet).await {
+            if service.build.is_some() {
+                // compose: a buildable image that cannot be pulled is built later.
+                ctx.progress.warn(&format!("{e}"));
+                continue;
+            }
+            if a.ignore_pull_failures {
+                ctx.progress.warn(&format!("{e}"));
+                failed = true;
+                continue;
+            }
+            return Err(e);
+        }
+    }
+    let _ = failed;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose push`.
+pub async fn push(ctx: &Ctx, a: &PushArgs) -> Result<ExitCode, CmdError> {
+    let project = ctx.require_file()?;
+    let names = if a.include_deps {
+        project.services_to_start(&a.services, false)?
+    } else {
+        ctx.check_services(&a.services)?;
+        project
+            .start_order()
+            .into_iter()
+            .filter(|s| a.services.is_empty() || a.services.contains(s))
+            .collect()
+    };
+    for name in names {
+        let Some(service) = project.services.get(&name) else {
+            continue;
+        };
+        let Some(image) = service.image.clone().filter(|i| !i.is_empty()) else {
+            continue;
+        };
+        let mut targets = vec![image];
+        if let Some(b) = &service.build {
+            targets.extend(b.tags.iter().cloned());
+        }
+        for t in targets {
+            ctx.progress.event("Image", &t, "Pushing");
+            let args = crate::cli::PushArgs {
+                all_tags: false,
+                quiet: true,
+                disable_content_trust: true,
+                image: t.clone(),
+            };
+            match crate::commands::registry::push(&ctx.client, &args).await {
+                Ok(_) => ctx.progress.event("Image", &t, "Pushed"),
+                Err(e) if a.ignore_push_failures => {
+                    ctx.progress.warn(&format!("failed to push {t}: {e}"))
+                }
+                Err(e) => return Err(format!("failed to push {t}: {e}").into()),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

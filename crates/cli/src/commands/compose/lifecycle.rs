@@ -1,0 +1,446 @@
+//! Container lifecycle over a project: `compose start`, `stop`,
+//! `restart`, `kill`, `rm`, `pause`, `unpause` and `down` (containers in
+//! reverse dependency order, then the project's networks, and on request
+//! its volumes and images). Containers are found by their labels, so the
+//! commands also manage what docker-compose 1.x created, and work from `-p`
+//! alone when there is no compose file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use berth_compose::engine::PROJECT_LABEL;
+use hyper::Method;
+
+use super::args::{DownArgs, KillArgs, RestartArgs, RmArgs, StopArgs};
+use super::{first_error, for_each, is_not_found, Ctr, Ctx, OneOff};
+use crate::output::{query, CmdError};
+
+/// Groups containers by service, in the order of `order`, services not in
+/// it last.
+fn by_order(order: &[String], list: Vec<Ctr>) -> Vec<Vec<Ctr>> {
+    let mut groups: BTreeMap<usize, Vec<Ctr>> = BTreeMap::new();
+    for c in list {
+        let i = order
+            .iter()
+            .position(|s| *s == c.service)
+            .unwrap_or(order.len());
+        groups.entry(i).or_default().push(c);
+    }
+    groups.into_values().collect()
+}
+
+/// The stop timeout of a container's service (`-t` first).
+fn timeout_for(ctx: &Ctx, c: &Ctr, flag: Option<i64>) -> Option<i64> {
+    flag.or_else(|| {
+        ctx.project
+            .services
+            .get(&c.service)
+            .and_then(|s| s.stop_grace_period)
+            .map(|g| g.seconds())
+    })
+}
+
+/// The named services plus those depending on them (when a file says so).
+fn with_dependents(ctx: &Ctx, services: &[String]) -> Vec<String> {
+    if services.is_empty() || !ctx.has_file {
+        return services.to_vec();
+    }
+    let mut out: Vec<String> = services.to_vec();
+    for s in services {
+        for d in ctx.project.dependents_of(s) {
+            if !out.contains(&d) {
+                out.push(d);
+            }
+        }
+    }
+    out
+}
+
+/// Stops containers, dependents first, each group concurrently.
+pub(super) async fn stop_containers(
+    ctx: &Ctx,
+    list: Vec<Ctr>,
+    timeout: Option<i64>,
+) -> Result<(), CmdError> {
+    let order = ctx.stop_order(&[], &list);
+    for group in by_order(&order, list) {
+        let results = for_each(group, ctx.parallelism(), |c| async move {
+            if !c.is_running() {
+                return Ok(());
+            }
+            ctx.progress.event("Container", &c.name, "Stopping");
+            let t = timeout_for(ctx, &c, timeout)
+                .map(|t| format!("?t={t}"))
+                .unwrap_or_default();
+            match ctx
+                .client
+                .call_json(Method::POST, &format!("/containers/{}/stop{t}", c.id), None)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => return Err(CmdError::from(format!("Container {}: {e}", c.name))),
+            }
+            ctx.progress.event("Container", &c.name, "Stopped");
+            Ok(())
+        })
+        .await;
+        first_error(results)?;
+    }
+    Ok(())
+}
+
+/// `compose start`.
+pub async fn start(ctx: &Ctx, services: &[String]) -> Result<ExitCode, CmdError> {
+    let list = ctx
+        .service_containers(services, true, OneOff::Exclude)
+        .await?;
+    if list.is_empty() {
+        return Err(match services.first() {
+            Some(s) => format!("service {s:?} has no container to start").into(),
+            None => "no container to start".into(),
+        });
+    }
+    let mut order = ctx.stop_order(&[], &list);
+    order.reverse();
+    for group in by_order(&order, list) {
+        let results = for_each(group, ctx.parallelism(), |c| async move {
+            if c.is_running() {
+                return Ok(());
+            }
+            ctx.progress.event("Container", &c.name, "Starting");
+            ctx.client
+                .call_json(Method::POST, &format!("/containers/{}/start", c.id), None)
+                .await
+                .map_err(|e| format!("Container {}: {e}", c.name))?;
+            ctx.progress.event("Container", &c.name, "Started");
+            Ok::<(), CmdError>(())
+        })
+        .await;
+        first_error(results)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose stop`.
+pub async fn stop(ctx: &Ctx, a: &StopArgs) -> Result<ExitCode, CmdError> {
+    let services = with_dependents(ctx, &a.services);
+    let list = ctx
+        .service_containers(&services, false, OneOff::Include)
+        .await?;
+    stop_containers(ctx, list, a.timeout).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose restart`.
+pub async fn restart(ctx: &Ctx, a: &RestartArgs) -> Result<ExitCode, CmdError> {
+    let services = if a.no_deps {
+        a.services.clone()
+    } else {
+        with_dependents(ctx, &a.services)
+    };
+    let list = ctx
+        .service_containers(&services, true, OneOff::Exclude)
+        .await?;
+    let mut order = ctx.stop_order(&[], &list);
+    order.reverse();
+    for group in by_order(&order, list) {
+        let results = for_each(group, ctx.parallelism(), |c| async move {
+            ctx.progress.event("Container", &c.name, "Restarting");
+            let t = timeout_for(ctx, &c, a.timeout)
+                .map(|t| format!("?t={t}"))
+                .unwrap_or_default();
+            ctx.client
+                .call_json(
+                    Method::POST,
+                    &format!("/containers/{}/restart{t}", c.id),
+                    None,
+                )
+                .await
+                .map_err(|e| format!("Container {}: {e}", c.name))?;
+            ctx.progress.event("Container", &c.name, "Started");
+            Ok::<(), CmdError>(())
+        })
+        .await;
+        first_error(results)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose kill`.
+pub async fn kill(ctx: &Ctx, a: &KillArgs) -> Result<ExitCode, CmdError> {
+    let mut list = ctx
+        .service_containers(&a.services, false, OneOff::Exclude)
+        .await?;
+    if !a.remove_orphans && ctx.has_file {
+        list.retain(|c| ctx.project.services.contains_key(&c.service));
+    }
+    if list.is_empty() {
+        return Err("no container to kill".into());
+    }
+    let results = for_each(list, ctx.parallelism(), |c| async move {
+        ctx.progress.event("Container", &c.name, "Killing");
+        ctx.client
+            .call_json(
+                Method::POST,
+                &format!(
+                    "/containers/{}/kill?{}",
+                    c.id,
+                    query(&[("signal", &a.signal)])
+                ),
+                None,
+            )
+            .await
+            .map_err(|e| format!("Container {}: {e}", c.name))?;
+        ctx.progress.event("Container", &c.name, "Killed");
+        Ok::<(), CmdError>(())
+    })
+    .await;
+    first_error(results)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Removes containers (already stopped, or forced).
+async fn remove_containers(ctx: &Ctx, list: Vec<Ctr>, volumes: bool) -> Result<(), CmdError> {
+    let results = for_each(list, ctx.parallelism(), |c| async move {
+        ctx.progress.event("Container", &c.name, "Removing");
+        let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
+        match ctx
+            .client
+            .call_json(Method::DELETE, &format!("/containers/{}?{q}", c.id), None)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => return Err(CmdError::from(format!("Container {}: {e}", c.name))),
+        }
+        ctx.progress.event("Container", &c.name, "Removed");
+        Ok(())
+    })
+    .await;
+    first_error(results).map(|_| ())
+}
+
+/// `compose rm`.
+pub async fn rm(ctx: &Ctx, a: &RmArgs) -> Result<ExitCode, CmdError> {
+    let all = ctx
+        .service_containers(&a.services, true, OneOff::Include)
+        .await?;
+    if a.stop {
+        let running: Vec<Ctr> = all.iter().filter(|c| c.is_running()).cloned().collect();
+        stop_containers(ctx, running, None).await?;
+    }
+    let list: Vec<Ctr> = if a.stop {
+        all
+    } else {
+        all.into_iter().filter(|c| !c.is_running()).collect()
+    };
+    if list.is_empty() {
+        eprintln!("No stopped containers");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if !a.force {
+        let names: Vec<&str> = list.iter().map(|c| c.name.as_str()).collect();
+        eprint!("Going to remove {}\nAre you sure? [yN] ", names.join(", "));
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    remove_containers(ctx, list, a.volumes).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose pause` / `unpause`.
+pub async fn simple(ctx: &Ctx, services: &[String], verb: &str) -> Result<ExitCode, CmdError> {
+    let list = ctx
+        .service_containers(services, false, OneOff::Exclude)
+        .await?;
+    let (doing, done) = if verb == "pause" {
+        ("Pausing", "Paused")
+    } else {
+        ("Unpausing", "Unpaused")
+    };
+    let results = for_each(list, ctx.parallelism(), |c| async move {
+        let paused = c.state == "paused";
+        if (verb == "pause") == paused {
+            return Ok(());
+        }
+        ctx.progress.event("Container", &c.name, doing);
+        ctx.client
+            .call_json(Method::POST, &format!("/containers/{}/{verb}", c.id), None)
+            .await
+            .map_err(|e| format!("Container {}: {e}", c.name))?;
+        ctx.progress.event("Container", &c.name, done);
+        Ok::<(), CmdError>(())
+    })
+    .await;
+    first_error(results)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose down`.
+pub async fn down(ctx: &Ctx, a: &DownArgs) -> Result<ExitCode, CmdError> {
+    if let Some(r) = &a.rmi {
+        if r != "local" && r != "all" {
+            return Err(
+                format!("invalid value for --rmi: {r:?} (use \"local\" or \"all\")").into(),
+            );
+        }
+    }
+    let project = &ctx.project;
+    let all = ctx
+        .service_containers(&a.services, true, OneOff::Include)
+        .await?;
+    let (mut list, orphans): (Vec<Ctr>, Vec<Ctr>) = all.into_iter().partition(|c| {
+        !ctx.has_file
+            || project.services.contains_key(&c.service)
+            || project.disabled_services.contains_key(&c.service)
+    });
+    if !orphans.is_empty() {
+        if a.remove_orphans {
+            list.extend(orphans);
+        } else {
+            let names: Vec<&str> = orphans.iter().map(|c| c.name.as_str()).collect();
+            ctx.progress.warn(&format!(
+                "Found orphan containers ([{}]) for this project. If you removed or renamed this service in your compose file, you can run this command with the --remove-orphans flag to clean it up.",
+                names.join(" ")
+            ));
+        }
+    }
+    let images: BTreeSet<String> = match a.rmi.as_deref() {
+        Some(mode) => {
+            let mut set = BTreeSet::new();
+            for c in &list {
+                if let Some(img) = c.raw["Image"].as_str() {
+                    set.insert(img.to_string());
+                }
+            }
+            if ctx.has_file {
+                for s in project.services.values() {
+                    if !a.services.is_empty() && !a.services.contains(&s.name) {
+                        continue;
+                    }
+                    set.insert(super::images::image_of(ctx, project, s));
+                }
+            }
+            let sep = ctx.naming.separator();
+            let local = |img: &str| {
+                // Images compose named itself (no `image:` in the file).
+                ctx.has_file
+                    && project.services.values().any(|s| {
+                        s.image.as_deref().is_none_or(str::is_empty)
+                            && (img == format!("{}{sep}{}", project.name, s.name)
+                                || img == format!("{}{sep}{}:latest", project.name, s.name))
+                    })
+            };
+            set.into_iter()
+                .filter(|i| mode == "all" || local(i))
+                .collect()
+        }
+        None => BTreeSet::new(),
+    };
+    stop_containers(ctx, list.clone(), a.timeout).await?;
+    remove_containers(ctx, list, a.volumes).await?;
+    if !a.services.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Networks.
+    let mut networks: Vec<String> = Vec::new();
+    if ctx.has_file {
+        for n in project.networks.values() {
+            if !n.external {
+                networks.push(n.name.clone());
+            }
+        }
+    } else {
+        let f =
+            serde_json::json!({"label": [format!("{PROJECT_LABEL}={}", project.name)]}).to_string();
+        let v = ctx
+            .client
+            .get_json(&format!("/networks?{}", query(&[("filters", &f)])))
+            .await?;
+        for n in v.as_array().cloned().unwrap_or_default() {
+            if let Some(name) = n["Name"].as_str() {
+                networks.push(name.to_string());
+            }
+        }
+    }
+    for n in networks {
+        match ctx.client.get_json(&format!("/networks/{n}")).await {
+            Ok(v) => {
+                if v["Labels"][PROJECT_LABEL].as_str() != Some(project.name.as_str()) {
+                    continue;
+                }
+            }
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        ctx.progress.event("Network", &n, "Removing");
+        match ctx
+            .client
+            .call_json(Method::DELETE, &format!("/networks/{n}"), None)
+            .await
+        {
+            Ok(_) => ctx.progress.event("Network", &n, "Removed"),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => ctx.progress.warn(&format!("network {n}: {e}")),
+        }
+    }
+    // Volumes.
+    if a.volumes {
+        let mut volumes: Vec<String> = Vec::new();
+        if ctx.has_file {
+            for v in project.volumes.values() {
+                if !v.external {
+                    volumes.push(v.name.clone());
+                }
+            }
+        } else {
+            let f = serde_json::json!({"label": [format!("{PROJECT_LABEL}={}", project.name)]})
+                .to_string();
+            let v = ctx
+                .client
+                .get_json(&format!("/volumes?{}", query(&[("filters", &f)])))
+                .await?;
+            for vol in v["Volumes"].as_array().cloned().unwrap_or_default() {
+                if let Some(name) = vol["Name"].as_str() {
+                    volumes.push(name.to_string());
+                }
+            }
+        }
+        for v in volumes {
+            match ctx.client.get_json(&format!("/volumes/{v}")).await {
+                Ok(_) => {}
+                Err(e) if is_not_found(&e) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            ctx.progress.event("Volume", &v, "Removing");
+            match ctx
+                .client
+                .call_json(Method::DELETE, &format!("/volumes/{v}"), None)
+                .await
+            {
+                Ok(_) => ctx.progress.event("Volume", &v, "Removed"),
+                Err(e) if is_not_found(&e) => {}
+                Err(e) => ctx.progress.warn(&format!("volume {v}: {e}")),
+            }
+        }
+    }
+    for img in images {
+        ctx.progress.event("Image", &img, "Removing");
+        match ctx
+            .client
+            .call_json(Method::DELETE, &format!("/images/{img}"), None)
+            .await
+        {
+            Ok(_) => ctx.progress.event("Image", &img, "Removed"),
+            Err(e) if is_not_found(&e) => {}
+            Err(e) => ctx.progress.warn(&format!("image {img}: {e}")),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
