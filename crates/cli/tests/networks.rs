@@ -8,10 +8,7 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::*;
 
@@ -19,32 +16,6 @@ fn inspect(d: &Daemon, name: &str, fmt: &str) -> String {
     ok(&d.berth(&["inspect", "-f", fmt, name]))
         .trim()
         .to_string()
-}
-
-/// An HTTP GET with a deadline; the body, or None.
-fn http_get(addr: &str, path: &str) -> Option<String> {
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(10) {
-        if let Ok(mut s) = TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2)) {
-            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            if out.starts_with("HTTP/1.") {
-                return out.split("\r\n\r\n").nth(1).map(String::from);
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn setup() -> Daemon {

@@ -396,6 +396,35 @@ pub fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
+/// An HTTP GET with a deadline; the body, or None.
+pub fn http_get(addr: &str, path: &str) -> Option<String> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(mut s) =
+            std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(2))
+        {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+            let mut out = String::new();
+            let _ = std::io::Read::read_to_string(&mut s, &mut out);
+            if out.starts_with("HTTP/1.") {
+                return out.split("\r\n\r\n").nth(1).map(String::from);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// A TCP port free on 127.0.0.1 just now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Runs a future on a fresh runtime.
 pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_current_thread()

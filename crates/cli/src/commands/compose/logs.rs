@@ -357,6 +357,8 @@ pub struct Attached {
     printer: Arc<Mutex<Printer>>,
     /// Printing tasks by container ID.
     tasks: BTreeMap<String, JoinHandle<()>>,
+    /// Ctrl-C, caught from before the containers start.
+    sigint: tokio::signal::unix::Signal,
 }
 
 /// Attaches to one container; a task prints its output until it ends.
@@ -436,6 +438,7 @@ impl Attached {
             .iter()
             .map(|(_, n)| super::short_name(&ctx.project.name, n))
             .collect();
+        let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let printer = Arc::new(Mutex::new(Printer::new(&names, opts, true)));
         let mut tasks = BTreeMap::new();
         for ((id, _), name) in list.iter().zip(names) {
@@ -452,7 +455,11 @@ impl Attached {
                 }
             }
         }
-        Ok(Attached { printer, tasks })
+        Ok(Attached {
+            printer,
+            tasks,
+            sigint,
+        })
     }
 
     /// Stops printing.
@@ -472,8 +479,6 @@ impl Attached {
     /// Prints until every container in `all` has stopped; handles the
     /// abort flags and Ctrl-C. Returns the exit code for `up`.
     pub async fn wait(mut self, ctx: &Ctx, all: &[Ctr], o: UntilOpts) -> Result<u8, CmdError> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut sigint = signal(SignalKind::interrupt())?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut alive: BTreeMap<String, Ctr> = BTreeMap::new();
         for c in all {
@@ -509,7 +514,7 @@ impl Attached {
                         false
                     }
                 }
-                _ = sigint.recv() => {
+                _ = self.sigint.recv() => {
                     interrupted = true;
                     eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
                     true
@@ -525,7 +530,7 @@ impl Attached {
                             ctx.progress.warn(&e.to_string());
                         }
                     }
-                    _ = sigint.recv() => {
+                    _ = self.sigint.recv() => {
                         for c in &list {
                             ctx.progress.event("Container", &c.name, "Killing");
                             let _ = ctx

@@ -1,0 +1,549 @@
+//! Compose as the seminar's labs 26–28 use it, with a busybox base: a
+//! `web` service answering a CGI that counts hits in a named volume, a
+//! `front` published on 127.0.0.1 that reaches `web` by its service name
+//! (busybox `nc`), driven through `berth compose` (`up -d`, `ps`, `logs`,
+//! `exec`, `run --rm`, `scale`/`--scale`, `stop`/`start`, `down` with and
+//! without `-v`, `ls`), convergence (only the edited service is
+//! recreated), errors found before anything is created, the attached `up`
+//! (prefixed output, `--abort-on-container-exit`, `--exit-code-from`,
+//! Ctrl-C), and the real docker-compose 1.29 on the same daemon and
+//! project, when it is installed.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn setup() -> Daemon {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    d
+}
+
+/// Runs `berth compose ARGS` in `dir`.
+fn compose(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    Command::new(berth_bin())
+        .arg("-H")
+        .arg(d.host())
+        .arg("compose")
+        .args(args)
+        .current_dir(dir)
+        .env_remove("COMPOSE_FILE")
+        .env_remove("COMPOSE_PROJECT_NAME")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run berth compose")
+}
+
+/// Writes a file (and its directories); `exec` makes it executable.
+fn write(dir: &Path, rel: &str, text: &str, exec: bool) {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&p, text).expect("write");
+    if exec {
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+}
+
+/// The lab's project: `web` counts hits in the `counter` volume, `front`
+/// (published on `port`) asks `web` by name.
+fn lab_project(port: u16) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-")
+        .tempdir()
+        .expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "www/cgi-bin/count",
+        "#!/bin/sh\n\
+         n=$(cat /data/count 2>/dev/null || echo 0)\n\
+         n=$((n+1))\n\
+         echo $n > /data/count\n\
+         printf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+         echo \"count=$n\"\n",
+        true,
+    );
+    write(
+        p,
+        "front/cgi-bin/index",
+        "#!/bin/sh\n\
+         printf 'Content-Type: text/plain\\r\\n\\r\\n'\n\
+         printf 'GET /cgi-bin/count HTTP/1.0\\r\\n\\r\\n' | nc web 80 | sed '1,/^\\r*$/d'\n",
+        true,
+    );
+    write(
+        p,
+        "compose.yaml",
+        &format!(
+            r#"name: lab
+services:
+  web:
+    image: busybox
+    command: sh -c 'echo web ready; exec httpd -f -p 80 -h /www'
+    volumes:
+      - ./www:/www:ro
+      - counter:/data
+  front:
+    image: busybox
+    command: httpd -f -p 80 -h /front
+    volumes:
+      - ./front:/front:ro
+    ports:
+      - "127.0.0.1:{port}:80"
+    depends_on:
+      - web
+volumes:
+  counter:
+"#
+        ),
+        false,
+    );
+    dir
+}
+
+/// The count the front reports, through the published port.
+fn hit(port: u16) -> u32 {
+    let addr = format!("127.0.0.1:{port}");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(15) {
+        if let Some(body) = http_get(&addr, "/cgi-bin/index") {
+            if let Some(n) = body
+                .trim()
+                .strip_prefix("count=")
+                .and_then(|n| n.parse().ok())
+            {
+                return n;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("no count from the front on {addr}");
+}
+
+/// Names of the project's containers in `ps` (all states with `-a`).
+fn names(d: &Daemon, dir: &Path, all: bool) -> Vec<String> {
+    let mut args = vec!["ps", "--format", "{{.Name}}"];
+    if all {
+        args.push("-a");
+    }
+    let mut v: Vec<String> = ok(&compose(d, dir, &args))
+        .lines()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn lab_project_up_ps_logs_exec_run_scale_stop_start_down() {
+    let d = setup();
+    let port = free_port();
+    let dir = lab_project(port);
+    let p = dir.path();
+
+    let out = compose(&d, p, &["up", "-d"]);
+    ok(&out);
+    let progress = text(&out.stderr);
+    assert!(
+        progress.contains("Network lab_default  Created"),
+        "{progress}"
+    );
+    assert!(
+        progress.contains("Container lab-front-1  Started"),
+        "{progress}"
+    );
+
+    // ps: compose v2's table.
+    let table = ok(&compose(&d, p, &["ps"]));
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "IMAGE", "COMMAND", "SERVICE", "CREATED", "STATUS", "PORTS"],
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("127.0.0.1:{port}->80/tcp")),
+        "{table}"
+    );
+    assert_eq!(names(&d, p, false), ["lab-front-1", "lab-web-1"]);
+    assert_eq!(ok(&compose(&d, p, &["ps", "--services"])), "front\nweb\n");
+    assert_eq!(
+        ok(&compose(&d, p, &["port", "front", "80"])).trim(),
+        format!("127.0.0.1:{port}")
+    );
+    let ls = ok(&compose(&d, p, &["ls"]));
+    assert!(ls.contains("lab") && ls.contains("running(2)"), "{ls}");
+
+    // The front reaches web by its service name; the count lives in the volume.
+    assert_eq!(hit(port), 1);
+    assert_eq!(hit(port), 2);
+    assert_eq!(
+        ok(&compose(
+            &d,
+            p,
+            &["exec", "-T", "web", "cat", "/data/count"]
+        )),
+        "2\n"
+    );
+    let code = compose(&d, p, &["exec", "-T", "web", "sh", "-c", "exit 3"]);
+    assert_eq!(code.status.code(), Some(3));
+    // Name resolution from a one-off container too, and `run --rm` leaves nothing.
+    let run = ok(&compose(
+        &d,
+        p,
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "web",
+            "sh",
+            "-c",
+            "cat /data/count; nslookup web 127.0.0.11 >/dev/null && echo resolved",
+        ],
+    ));
+    assert_eq!(run, "2\nresolved\n");
+    assert!(ok(&d.berth(&[
+        "ps",
+        "-aq",
+        "--filter",
+        "label=com.docker.compose.oneoff=True"
+    ]))
+    .is_empty());
+
+    // logs, prefixed by the container's name without the project.
+    let logs = ok(&compose(&d, p, &["logs", "--no-color", "web"]));
+    assert!(logs.contains("web-1  | web ready"), "{logs}");
+    let bare = ok(&compose(&d, p, &["logs", "--no-log-prefix", "web"]));
+    assert_eq!(bare, "web ready\n");
+
+    // scale up (v1's command) and down (`up --scale`).
+    ok(&compose(&d, p, &["scale", "web=3"]));
+    assert_eq!(
+        names(&d, p, false),
+        ["lab-front-1", "lab-web-1", "lab-web-2", "lab-web-3"]
+    );
+    assert_eq!(hit(port), 3);
+    assert_eq!(
+        ok(&compose(
+            &d,
+            p,
+            &["exec", "-T", "--index", "3", "web", "cat", "/data/count"]
+        )),
+        "3\n"
+    );
+    ok(&compose(&d, p, &["up", "-d", "--scale", "web=1"]));
+    assert_eq!(names(&d, p, false), ["lab-front-1", "lab-web-1"]);
+
+    // stop / start.
+    ok(&compose(&d, p, &["stop"]));
+    assert!(names(&d, p, false).is_empty());
+    let all = ok(&compose(
+        &d,
+        p,
+        &["ps", "-a", "--format", "{{.Name}} {{.State}}"],
+    ));
+    assert!(all.contains("lab-web-1 exited"), "{all}");
+    ok(&compose(&d, p, &["start"]));
+    assert_eq!(names(&d, p, false), ["lab-front-1", "lab-web-1"]);
+    assert_eq!(hit(port), 4);
+
+    // down keeps the named volume; down -v removes it.
+    ok(&compose(&d, p, &["down"]));
+    assert!(names(&d, p, true).is_empty());
+    assert!(!ok(&d.berth(&["network", "ls"])).contains("lab_default"));
+    assert!(ok(&d.berth(&["volume", "ls", "-q"])).contains("lab_counter"));
+    ok(&compose(&d, p, &["up", "-d"]));
+    assert_eq!(hit(port), 5);
+    ok(&compose(&d, p, &["down", "-v"]));
+    assert!(!ok(&d.berth(&["volume", "ls", "-q"])).contains("lab_counter"));
+    assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
+}
+
+/// Full IDs of a service's containers.
+fn ids(d: &Daemon, dir: &Path, service: &str) -> String {
+    ok(&compose(d, dir, &["ps", "-q", service]))
+}
+
+#[test]
+fn up_again_recreates_only_the_edited_service() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    let file = |greeting: &str| {
+        format!(
+            "name: conv\nservices:\n  a:\n    image: busybox\n    command: sleep 300\n    environment:\n      GREETING: {greeting}\n  b:\n    image: busybox\n    command: sleep 300\n"
+        )
+    };
+    write(p, "compose.yaml", &file("hello"), false);
+    ok(&compose(&d, p, &["up", "-d"]));
+    let (a1, b1) = (ids(&d, p, "a"), ids(&d, p, "b"));
+    assert!(!a1.is_empty() && !b1.is_empty());
+
+    // Nothing changed: nothing recreated.
+    let out = compose(&d, p, &["up", "-d"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Container conv-a-1  Running"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!((ids(&d, p, "a"), ids(&d, p, "b")), (a1.clone(), b1.clone()));
+
+    write(p, "compose.yaml", &file("bonjour"), false);
+    let out = compose(&d, p, &["up", "-d"]);
+    ok(&out);
+    let progress = text(&out.stderr);
+    assert!(
+        progress.contains("Container conv-a-1  Recreate"),
+        "{progress}"
+    );
+    assert!(!progress.contains("conv-b-1  Recreate"), "{progress}");
+    let a2 = ids(&d, p, "a");
+    assert_ne!(a2, a1, "a must be recreated");
+    assert_eq!(ids(&d, p, "b"), b1, "b must be left alone");
+    assert_eq!(
+        ok(&compose(
+            &d,
+            p,
+            &["exec", "-T", "a", "sh", "-c", "echo $GREETING"]
+        )),
+        "bonjour\n"
+    );
+    // The new container keeps the old one's name.
+    assert_eq!(names(&d, p, false), ["conv-a-1", "conv-b-1"]);
+    ok(&compose(&d, p, &["down"]));
+}
+
+#[test]
+fn errors_are_reported_before_anything_is_created() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    let nothing_made = |d: &Daemon| {
+        assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
+        assert!(ok(&d.berth(&["volume", "ls", "-q"])).is_empty());
+        assert!(!ok(&d.berth(&["network", "ls"])).contains("bad_"));
+    };
+
+    // A typo in a key names the key and the file.
+    write(
+        p,
+        "compose.yaml",
+        "name: bad\nservices:\n  web:\n    imagee: busybox\nvolumes:\n  data:\n",
+        false,
+    );
+    let err = fails(&compose(&d, p, &["up", "-d"]));
+    assert!(err.contains("imagee"), "{err}");
+    assert!(
+        err.contains(&p.join("compose.yaml").display().to_string()),
+        "{err}"
+    );
+    nothing_made(&d);
+
+    // An undefined `:?` variable, with its message.
+    write(
+        p,
+        "compose.yaml",
+        "name: bad\nservices:\n  web:\n    image: ${WEB_IMAGE:?set WEB_IMAGE first}\nvolumes:\n  data:\n",
+        false,
+    );
+    let err = fails(&compose(&d, p, &["up", "-d"]));
+    assert!(
+        err.contains("WEB_IMAGE") && err.contains("set WEB_IMAGE first"),
+        "{err}"
+    );
+    nothing_made(&d);
+    // `config -q` says the same, and accepts the file once the variable is set.
+    fails(&compose(&d, p, &["config", "-q"]));
+    let out = Command::new(berth_bin())
+        .args(["-H", &d.host(), "compose", "config", "--services"])
+        .current_dir(p)
+        .env("WEB_IMAGE", "busybox")
+        .output()
+        .expect("run");
+    assert_eq!(ok(&out), "web\n");
+}
+
+#[test]
+fn attached_up_prefixes_output_and_aborts_on_exit() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "compose.yaml",
+        "name: att\nservices:\n  a:\n    image: busybox\n    command: sh -c 'echo a-one; sleep 1; echo a-two; exit 3'\n  b:\n    image: busybox\n    init: true\n    command: sh -c 'echo b-one; sleep 300'\n",
+        false,
+    );
+    let out = compose(&d, p, &["up", "--no-color", "--exit-code-from", "a"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    for want in [
+        "a-1  | a-one",
+        "a-1  | a-two",
+        "b-1  | b-one",
+        "a-1 exited with code 3",
+        "Aborting on container exit...",
+    ] {
+        assert!(stdout.contains(want), "{want:?} missing from:\n{stdout}");
+    }
+    // a-two comes after a-one: output is not lost or reordered.
+    assert!(stdout.find("a-one") < stdout.find("a-two"));
+    let all = ok(&compose(
+        &d,
+        p,
+        &["ps", "-a", "--format", "{{.Service}} {{.State}}"],
+    ));
+    assert_eq!(all, "a exited\nb exited\n");
+
+    // Ctrl-C stops the project gracefully.
+    let mut child = Command::new(berth_bin())
+        .args(["-H", &d.host(), "compose", "up", "--no-color"])
+        .current_dir(p)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let start = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) if l.contains("b-1  | b-one") => break,
+            Ok(_) => {}
+            Err(e) => panic!("no output from b: {e}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(20));
+    }
+    signal(child.id(), rustix::process::Signal::INT);
+    let out = child.wait_with_output().expect("wait");
+    let err = text(&out.stderr);
+    assert!(err.contains("Gracefully stopping..."), "{err}");
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(ok(&compose(&d, p, &["ps", "-q"])).is_empty());
+    ok(&compose(&d, p, &["down"]));
+}
+
+/// docker-compose 1.29, if installed and working.
+fn docker_compose() -> Option<String> {
+    let bin =
+        std::env::var("BERTH_TEST_DOCKER_COMPOSE").unwrap_or_else(|_| "docker-compose".into());
+    let out = Command::new(&bin).arg("version").output().ok()?;
+    out.status.success().then_some(bin)
+}
+
+#[test]
+fn docker_compose_v1_and_berth_compose_share_a_project() {
+    let Some(bin) = docker_compose() else {
+        eprintln!(
+            "SKIPPED: docker-compose is not installed (apt-get install docker-compose, Debian's 1.29.2)"
+        );
+        return;
+    };
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "docker-compose.yml",
+        "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    command: httpd -f -p 80 -h /\n  worker:\n    image: busybox\n    command: sh -c 'echo working; sleep 300'\n    volumes:\n      - data:/data\nvolumes:\n  data:\n",
+        false,
+    );
+    let dc = |args: &[&str]| -> Output {
+        Command::new(&bin)
+            .args(["-p", "shared"])
+            .args(args)
+            .current_dir(p)
+            .env("DOCKER_HOST", d.host())
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker-compose")
+    };
+    let bc = |args: &[&str]| -> Output {
+        let mut all = vec!["-p", "shared"];
+        all.extend_from_slice(args);
+        compose(&d, p, &all)
+    };
+    ok(&dc(&["up", "-d"]));
+    let ps = ok(&dc(&["ps"]));
+    assert!(
+        ps.contains("shared_web_1") && ps.contains("shared_worker_1"),
+        "{ps}"
+    );
+    ok(&dc(&["scale", "worker=2"]));
+    ok(&dc(&["up", "-d", "--scale", "worker=3"]));
+    let dc_names: Vec<String> = {
+        let mut v: Vec<String> = ok(&dc(&["ps", "-q"]))
+            .lines()
+            .map(|id| {
+                ok(&d.berth(&["inspect", "-f", "{{.Name}}", id]))
+                    .trim()
+                    .trim_start_matches('/')
+                    .to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        dc_names,
+        [
+            "shared_web_1",
+            "shared_worker_1",
+            "shared_worker_2",
+            "shared_worker_3"
+        ]
+    );
+    // berth compose sees the same containers, by their labels.
+    assert_eq!(
+        names(&d, p, false).len(),
+        0,
+        "no project named after the directory"
+    );
+    let mut berth_names: Vec<String> = ok(&bc(&["ps", "--format", "{{.Name}}"]))
+        .lines()
+        .map(String::from)
+        .collect();
+    berth_names.sort();
+    assert_eq!(berth_names, dc_names);
+    assert_eq!(ok(&bc(&["ps", "--services"])), "web\nworker\n");
+    let logs = ok(&bc(&["logs", "--no-color", "--index", "2", "worker"]));
+    assert_eq!(logs, "worker_2  | working\n");
+    let ls = ok(&bc(&["ls"]));
+    assert!(ls.contains("running(4)"), "{ls}");
+    // …and manages them: stop here, start with docker-compose.
+    ok(&bc(&["stop", "worker"]));
+    let ps = ok(&dc(&["ps"]));
+    assert!(ps.contains("Exit"), "{ps}");
+    ok(&dc(&["start"]));
+    assert_eq!(ok(&bc(&["ps", "-q"])).lines().count(), 4);
+    ok(&dc(&["down", "-v"]));
+    assert!(ok(&bc(&["ps", "-a", "-q"])).is_empty());
+    assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
+    assert!(!ok(&d.berth(&["volume", "ls", "-q"])).contains("shared_data"));
+}
