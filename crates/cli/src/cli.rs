@@ -125,6 +125,8 @@ pub enum Command {
     Login(LoginArgs),
     /// Log out from a registry.
     Logout(LogoutArgs),
+    /// Search a registry for images (Docker Hub unless the term names one).
+    Search(SearchArgs),
     /// berth's own image registry (serve, gc).
     #[command(subcommand)]
     Registry(RegistryCmd),
@@ -983,6 +985,25 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     /// The registry (Docker Hub by default).
     pub server: Option<String>,
+}
+
+/// `search`.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided.
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a custom template.
+    #[arg(long = "format")]
+    pub format: Option<String>,
+    /// Max number of search results.
+    #[arg(long = "limit", default_value_t = 0, allow_negative_numbers = true)]
+    pub limit: i64,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// [REGISTRY/]TERM.
+    pub term: String,
 }
 
 /// `registry` subcommands.

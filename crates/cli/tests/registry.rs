@@ -356,3 +356,171 @@ fn distribution_interop_and_a_push_cut_by_a_crash() {
         "interop\n"
     );
 }
+
+/// The images a daemon holds, as `images` lists them (to see that a bad
+/// request changed nothing).
+fn image_list(d: &Daemon) -> String {
+    ok(&d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]))
+}
+
+#[test]
+fn search_pull_all_tags_and_registry_settings_in_info() {
+    let d = Daemon::start_with(&[
+        "--insecure-registry",
+        "10.1.2.3/8",
+        "--insecure-registry",
+        "myreg.test:5000",
+        "--registry-mirror",
+        "http://127.0.0.1:9",
+    ]);
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    let store = tempfile::tempdir().unwrap();
+    let reg = berth_registry(store.path(), free_port(), &[]);
+    let host = format!("127.0.0.1:{}", reg.port);
+    let repo = format!("{host}/alumno/busybox");
+    for name in [
+        format!("{repo}:v1"),
+        format!("{repo}:v2"),
+        format!("{host}/alumno/alpine:latest"),
+        format!("{host}/profe/otro:latest"),
+    ] {
+        ok(&d.berth(&["tag", "busybox", &name]));
+        ok(&d.berth(&["push", &name]));
+    }
+
+    // search: the docker CLI and berth's print the same table.
+    let term = format!("{host}/alumno");
+    let out = ok(&d.docker(&["search", &term]));
+    let mut lines = out.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["NAME", "DESCRIPTION", "STARS", "OFFICIAL"],
+        "{out}"
+    );
+    let names: Vec<&str> = lines.filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(names, ["alumno/alpine", "alumno/busybox"], "{out}");
+    assert_eq!(ok(&d.berth(&["search", &term])), out);
+    for args in [
+        vec!["--limit", "1"],
+        vec!["--filter", "stars=0", "--no-trunc"],
+        vec!["--filter", "is-official=true"],
+        vec!["--format", "{{.Name}}: {{.StarCount}} {{.IsOfficial}}|"],
+        vec!["--format", "table {{.Name}}\t{{.IsOfficial}}"],
+    ] {
+        let mut a = vec!["search"];
+        a.extend(&args);
+        a.push(&term);
+        assert_eq!(ok(&d.berth(&a)), ok(&d.docker(&a)), "{args:?}");
+    }
+    // docker 28 dropped the deprecated IsAutomated field.
+    let a = ["search", "--format", "{{.IsAutomated}}", &term];
+    assert!(fails(&d.docker(&a)).contains("can't evaluate field IsAutomated"));
+    assert_eq!(
+        ok(&d.berth(&["search", "--limit", "1", "--format", "{{.Name}}", &term])),
+        "alumno/alpine\n"
+    );
+    assert_eq!(
+        ok(&d.berth(&["search", "--filter", "is-official=true", &term]))
+            .lines()
+            .count(),
+        1
+    );
+
+    // Bad input: Docker's messages, and nothing changes.
+    let before = (image_list(&d), http_get(reg.port, "/v2/_catalog"));
+    for (args, want) in [
+        (
+            vec!["--limit", "101"],
+            "limit 101 is outside the range of [1, 100]",
+        ),
+        (
+            vec!["--filter", "stars=many"],
+            "invalid filter 'stars=many'",
+        ),
+        (
+            vec!["--filter", "is-official=maybe"],
+            "invalid filter 'is-official=maybe'",
+        ),
+        (vec!["--filter", "color=red"], "invalid filter 'color'"),
+    ] {
+        let mut a = vec!["search"];
+        a.extend(&args);
+        a.push(&term);
+        for err in [fails(&d.berth(&a)), fails(&d.docker(&a))] {
+            assert!(
+                err.contains(&format!("Error response from daemon: {want}")),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    let err = fails(&d.berth(&["search", &format!("http://{term}")]));
+    assert!(err.contains("should not have a scheme"), "{err}");
+    // The deprecated filter: a warning and no results, as Docker gives.
+    let out = d.docker(&["search", "--filter", "is-automated=true", &term]);
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    let out = d.berth(&["search", "--filter", "is-automated=true", &term]);
+    assert!(
+        text(&out.stderr).contains("deprecated"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 1);
+    // Docker Hub is the default, and this daemon may not reach it.
+    let err = fails(&d.docker(&["search", "busybox"]));
+    assert!(err.contains("--allowed-registry"), "{err}");
+    assert_eq!((image_list(&d), http_get(reg.port, "/v2/_catalog")), before);
+
+    // pull -a: every tag, Docker's messages.
+    ok(&d.berth(&["rmi", &format!("{repo}:v1"), &format!("{repo}:v2")]));
+    let out = ok(&d.berth(&["pull", "-a", &repo]));
+    for want in [
+        "v1: Pulling from alumno/busybox",
+        "v2: Pulling from alumno/busybox",
+        &format!("Status: Downloaded newer image for {repo}"),
+    ] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    assert!(out.ends_with(&format!("{repo}\n")), "{out}");
+    let tags = ok(&d.berth(&["images", "--format", "{{.Tag}}", &repo]));
+    let mut tags: Vec<&str> = tags.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["v1", "v2"]);
+    let out = ok(&d.docker(&["pull", "-a", &repo]));
+    assert!(
+        out.contains(&format!("Status: Image is up to date for {repo}")),
+        "{out}"
+    );
+    let err = fails(&d.berth(&["pull", "-a", &format!("{repo}:v1")]));
+    assert!(
+        err.contains("tag can't be used with --all-tags/-a"),
+        "{err}"
+    );
+    let err = fails(&d.docker(&["pull", "-a", &format!("{host}/nadie/nada")]));
+    assert!(err.contains("repository does not exist"), "{err}");
+    // A plain pull still means `latest` only.
+    let out = ok(&d.berth(&["pull", &format!("{host}/alumno/alpine")]));
+    assert!(out.starts_with("Using default tag: latest\n"), "{out}");
+
+    // info shows the registry settings as dockerd does.
+    let cfg: serde_json::Value = serde_json::from_str(&ok(&d.docker(&[
+        "info",
+        "--format",
+        "{{json .RegistryConfig}}",
+    ])))
+    .unwrap();
+    assert_eq!(
+        cfg["InsecureRegistryCIDRs"],
+        serde_json::json!(["10.0.0.0/8", "::1/128", "127.0.0.0/8"]),
+        "{cfg}"
+    );
+    assert_eq!(cfg["Mirrors"], serde_json::json!(["http://127.0.0.1:9/"]));
+    assert_eq!(
+        cfg["IndexConfigs"]["docker.io"],
+        serde_json::json!({"Name": "docker.io", "Mirrors": ["http://127.0.0.1:9/"], "Secure": true, "Official": true})
+    );
+    assert_eq!(
+        cfg["IndexConfigs"]["myreg.test:5000"],
+        serde_json::json!({"Name": "myreg.test:5000", "Mirrors": [], "Secure": false, "Official": false})
+    );
+}

@@ -1,5 +1,6 @@
 //! `/images/...`: list, inspect, history, tag, remove, prune, import
-//! (`/images/create?fromSrc=-`), load and save.
+//! (`/images/create?fromSrc=-`), pull (one tag or all), push, search, load
+//! and save.
 
 use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
@@ -245,15 +246,48 @@ pub async fn create(
             .map_err(|err| ApiError(EngineError::invalid(err.to_string())))?;
         let creds = registry_auth(&headers)?;
         let platform = q.get("platform").map(String::from);
+        // A name alone (`pull -a`) pulls every tag, as Docker does.
+        let all_tags = reference.tag().is_none() && reference.digest().is_none();
         return stream_progress(move |progress| async move {
-            e.pull_image(&reference, platform.as_deref(), creds, progress)
-                .await
+            if all_tags {
+                e.pull_all_tags(&reference, platform.as_deref(), creds, progress)
+                    .await
+            } else {
+                e.pull_image(&reference, platform.as_deref(), creds, progress)
+                    .await
+            }
         })
         .await;
     }
     Err(ApiError(EngineError::invalid(
         "either fromSrc or fromImage must be given",
     )))
+}
+
+/// `GET /images/search?term=&limit=&filters=`: the registry's v1 search,
+/// filtered (credentials from `X-Registry-Auth`; bad ones are ignored, as
+/// Docker does).
+pub async fn search(
+    State(e): State<S>,
+    RawQuery(q): RawQuery,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<impl IntoResponse> {
+    let q = Query::parse(q.as_deref());
+    let limit = match q.get("limit").filter(|v| !v.is_empty()) {
+        None => 0,
+        Some(v) => v.parse::<i64>().map_err(|_| {
+            ApiError(EngineError::invalid(format!(
+                "invalid limit specified: strconv.Atoi: parsing {v:?}: invalid syntax"
+            )))
+        })?,
+    };
+    let term = q.get("term").unwrap_or("").to_string();
+    let filters = q.get("filters").map(String::from);
+    let creds = registry_auth(&headers).ok().flatten();
+    let found = e
+        .search_images(&term, limit, filters.as_deref(), creds)
+        .await?;
+    Ok(Json(found))
 }
 
 /// `POST /images/load`: streams progress, then "Loaded image: …" lines.

@@ -55,6 +55,7 @@ pub fn router(engine: State) -> Router {
         .route("/images/load", post(images::load))
         .route("/images/get", get(images::save_many))
         .route("/images/prune", post(images::prune))
+        .route("/images/search", get(images::search))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

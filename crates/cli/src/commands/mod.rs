@@ -126,6 +126,7 @@ pub async fn dispatch(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Push(a) | Command::Image(ImageCmd::Push(a)) => registry::push(&client, &a).await,
         Command::Login(a) => registry::login(&client, &a).await,
         Command::Logout(a) => registry::logout(&client, &a).await,
+        Command::Search(a) => registry::search(&client, &a).await,
         Command::Registry(_) => unreachable!("handled in main"),
         Command::Volume(v) => match v {
             VolumeCmd::Create(a) => volume::create(&client, &a).await,

@@ -1,4 +1,4 @@
-//! Registry commands: `pull`, `push`, `login`, `logout` (through the
+//! Registry commands: `pull`, `push`, `login`, `logout`, `search` (through the
 //! daemon, credentials in `~/.docker/config.json` as the docker CLI keeps
 //! them), the progress display of pulls and pushes (docker's jsonmessage:
 //! one line per layer, redrawn in place on a terminal), and
@@ -16,8 +16,10 @@ use hyper::Method;
 use serde_json::Value;
 
 use super::container::Exit;
-use crate::cli::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryGc, RegistryServe};
-use crate::output::{is_tty, query, CmdError};
+use crate::cli::{
+    LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryGc, RegistryServe, SearchArgs,
+};
+use crate::output::{filters_json, is_tty, print_list, query, CmdError};
 
 /// The registry part of an image name (`docker.io` for Docker Hub).
 fn registry_of(image: &str) -> String {
@@ -139,10 +141,9 @@ pub async fn pull_image_to(
     stderr: bool,
 ) -> Result<(), CmdError> {
     let (name, tag) = split_name(image);
-    let mut q: Vec<(&str, &str)> = vec![("fromImage", &name)];
-    if let Some(t) = &tag {
-        q.push(("tag", t));
-    }
+    // A name alone would pull every tag: `latest`, as the docker CLI asks.
+    let tag = tag.unwrap_or_else(|| "latest".into());
+    let mut q: Vec<(&str, &str)> = vec![("fromImage", &name), ("tag", &tag)];
     if let Some(p) = platform {
         q.push(("platform", p));
     }
@@ -193,7 +194,14 @@ pub async fn pull(client: &Client, a: &PullArgs) -> Result<ExitCode, CmdError> {
             .await
             .map_err(|e| Exit(1, format!("Error response from daemon: {e}")))?;
         render(resp, a.quiet).await?;
+        let repo = berth_reference::Reference::parse_normalized(&name)
+            .map(|r| r.name_only().to_string())
+            .unwrap_or(name);
+        println!("{repo}");
         return Ok(ExitCode::SUCCESS);
+    }
+    if !a.quiet && split_name(&a.image).1.is_none() {
+        println!("Using default tag: latest");
     }
     pull_image(client, &a.image, a.platform.as_deref(), a.quiet).await?;
     if a.quiet {
@@ -242,6 +250,68 @@ pub async fn push(client: &Client, a: &PushArgs) -> Result<ExitCode, CmdError> {
         .await
         .map_err(|e| Exit(1, format!("Error response from daemon: {e}")))?;
     render(resp, a.quiet).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `search`: the daemon asks the registry the term names; docker's table
+/// (NAME DESCRIPTION STARS OFFICIAL, `[OK]` for official images).
+pub async fn search(client: &Client, a: &SearchArgs) -> Result<ExitCode, CmdError> {
+    if a.filter.iter().any(|f| f.starts_with("is-automated")) {
+        eprintln!("WARNING: the \"is-automated\" filter is deprecated, and searching for \"is-automated=true\" will not yield any results in future.");
+    }
+    let mut q: Vec<(&str, String)> = vec![("term", a.term.clone())];
+    if a.limit > 0 {
+        q.push(("limit", a.limit.to_string()));
+    }
+    if let Some(f) = filters_json(&a.filter)? {
+        q.push(("filters", f));
+    }
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (index, _) = berth_engine::images::search::split_search_term(&a.term);
+    let resp = client
+        .request_with_headers(
+            Method::GET,
+            &format!("/images/search?{}", query(&pairs)),
+            empty(),
+            None,
+            &[("X-Registry-Auth", auth_header(&index))],
+        )
+        .await
+        .map_err(|e| Exit(1, format!("Error response from daemon: {e}")))?;
+    let found = berth_api::client::read_json(resp).await?;
+    // docker 28 has no IsAutomated field any more (deprecated).
+    let ok = |b: bool| if b { "[OK]" } else { "" };
+    let rows: Vec<Value> = found
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let desc = r["description"]
+                .as_str()
+                .unwrap_or("")
+                .replace(['\n', '\r'], " ");
+            let desc = if a.no_trunc {
+                desc
+            } else {
+                berth_format::ellipsis(&desc, 45)
+            };
+            serde_json::json!({
+                "Name": r["name"],
+                "Description": desc,
+                "StarCount": r["star_count"].as_u64().unwrap_or(0).to_string(),
+                "IsOfficial": ok(r["is_official"].as_bool().unwrap_or(false)),
+            })
+        })
+        .collect();
+    let headers = serde_json::json!({"Name": "NAME", "Description": "DESCRIPTION",
+        "StarCount": "STARS", "IsOfficial": "OFFICIAL"});
+    print_list(
+        a.format.as_deref(),
+        "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}",
+        headers,
+        &rows,
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

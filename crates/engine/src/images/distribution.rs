@@ -51,6 +51,83 @@ pub struct RegistryConfig {
     pub allowed: Vec<String>,
 }
 
+impl RegistryConfig {
+    /// `/info`'s `RegistryConfig`, as dockerd builds it: insecure CIDR
+    /// blocks (plus `::1/128` and `127.0.0.0/8`, always insecure), an index
+    /// entry per insecure `host[:port]`, Docker Hub's with the mirrors
+    /// (normalised to end in `/`).
+    pub fn info(&self) -> Value {
+        let mut mirrors: Vec<String> = Vec::new();
+        for m in &self.mirrors {
+            let m = format!("{}/", m.trim_end_matches('/'));
+            if !mirrors.contains(&m) {
+                mirrors.push(m);
+            }
+        }
+        let mut cidrs: Vec<String> = Vec::new();
+        let mut indexes = std::collections::BTreeMap::new();
+        let defaults = ["::1/128".to_string(), "127.0.0.0/8".to_string()];
+        for r in self.insecure.iter().chain(defaults.iter()) {
+            let lower = r.to_ascii_lowercase();
+            let r = if lower.starts_with("http://") {
+                &r[7..]
+            } else if lower.starts_with("https://") {
+                &r[8..]
+            } else {
+                r.as_str()
+            };
+            match canonical_cidr(r) {
+                Some(c) => {
+                    if !cidrs.contains(&c) {
+                        cidrs.push(c);
+                    }
+                }
+                None => {
+                    indexes.insert(
+                        r.to_string(),
+                        json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}),
+                    );
+                }
+            }
+        }
+        indexes.insert(
+            "docker.io".to_string(),
+            json!({"Name": "docker.io", "Mirrors": mirrors, "Secure": true, "Official": true}),
+        );
+        json!({
+            "AllowNondistributableArtifactsCIDRs": null,
+            "AllowNondistributableArtifactsHostnames": null,
+            "InsecureRegistryCIDRs": cidrs,
+            "IndexConfigs": indexes,
+            "Mirrors": mirrors,
+        })
+    }
+}
+
+/// `10.1.2.3/8` → `10.0.0.0/8` (Go's `net.ParseCIDR` network); `None`
+/// when `s` is no CIDR block.
+fn canonical_cidr(s: &str) -> Option<String> {
+    let (addr, prefix) = s.split_once('/')?;
+    let prefix: u8 = prefix.parse().ok()?;
+    match addr.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) if prefix <= 32 => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            Some(format!(
+                "{}/{prefix}",
+                std::net::Ipv4Addr::from(u32::from(a) & mask)
+            ))
+        }
+        std::net::IpAddr::V6(a) if prefix <= 128 => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+            Some(format!(
+                "{}/{prefix}",
+                std::net::Ipv6Addr::from(u128::from(a) & mask)
+            ))
+        }
+        _ => None,
+    }
+}
+
 /// A progress sink: Docker's JSON messages.
 pub type Progress = Arc<dyn Fn(Value) + Send + Sync>;
 
@@ -143,7 +220,7 @@ impl Engine {
             .map_err(|e| EngineError::invalid(format!("registry settings: {e}")))
     }
 
-    fn check_allowed(&self, domain: &str) -> Result<()> {
+    pub(crate) fn check_allowed(&self, domain: &str) -> Result<()> {
         let allowed = &self.config.registry.allowed;
         if allowed.is_empty() {
             return Ok(());
@@ -158,8 +235,9 @@ impl Engine {
         )))
     }
 
-    /// `POST /images/create?fromImage=`: resolves `reference` (errors here
-    /// are the HTTP answer), then pulls with progress messages.
+    /// `POST /images/create?fromImage=`: resolves `reference` (`latest`
+    /// when it names no tag; errors here are the HTTP answer), then pulls
+    /// with progress messages.
     pub async fn pull_image(
         self: &Arc<Self>,
         reference: &Reference,
@@ -178,6 +256,62 @@ impl Engine {
         let client = self.registry_client()?;
         let repo = Repository::from_reference(&reference);
         let rc = Arc::new(client.repository(&repo, creds));
+        let new = self.pull_tag(&rc, &reference, platform, &progress).await?;
+        progress(json!({"status": pull_status(&reference.familiar_string(), new)}));
+        Ok(())
+    }
+
+    /// `docker pull -a`: every tag of the repository (the API's `fromImage`
+    /// without tag), one after the other, then one status line for the
+    /// repository, as Docker does.
+    pub async fn pull_all_tags(
+        self: &Arc<Self>,
+        repository: &Reference,
+        platform: Option<&str>,
+        creds: Option<Credentials>,
+        progress: Progress,
+    ) -> Result<()> {
+        let name = repository.name_only();
+        self.check_allowed(name.domain())?;
+        let client = self.registry_client()?;
+        let repo = Repository::from_reference(&name);
+        let rc = Arc::new(client.repository(&repo, creds));
+        let tags = rc.tags().await.map_err(|e| {
+            if matches!(
+                e.kind(),
+                berth_registry_client::ErrorKind::Unauthorized
+                    | berth_registry_client::ErrorKind::Forbidden
+                    | berth_registry_client::ErrorKind::NotFound
+            ) {
+                EngineError::not_found(format!(
+                    "pull access denied for {}, repository does not exist or may require 'docker login': {e}",
+                    name.familiar_name()
+                ))
+            } else {
+                map_err(e, "listing the tags")
+            }
+        })?;
+        let mut new = false;
+        for tag in tags {
+            let r = name
+                .with_tag(&tag)
+                .map_err(|e| EngineError::invalid(format!("tag {tag:?} from the registry: {e}")))?;
+            new |= self.pull_tag(&rc, &r, platform, &progress).await?;
+        }
+        progress(json!({"status": pull_status(&name.familiar_name(), new)}));
+        Ok(())
+    }
+
+    /// Pulls one tag or digest; true when layers came down or the tag now
+    /// names another image (Docker's "newer image").
+    async fn pull_tag(
+        self: &Arc<Self>,
+        rc: &Arc<berth_registry_client::RepositoryClient>,
+        reference: &Reference,
+        platform: Option<&str>,
+        progress: &Progress,
+    ) -> Result<bool> {
+        let repo = rc.repository().clone();
         let wanted = match reference.digest() {
             Some(d) => d.to_string(),
             None => reference.tag().unwrap_or("latest").to_string(),
@@ -314,6 +448,10 @@ impl Engine {
         // Store it all in one transaction.
         let engine = self.clone();
         let tag_ref = reference.digest().is_none().then(|| reference.clone());
+        let retagged = match &tag_ref {
+            Some(t) => self.store.get::<String>(REFS, &t.to_string())?.as_deref() != Some(&id),
+            None => false,
+        };
         let digest_ref = reference.name_only().with_digest(manifest_digest.clone());
         let diff_ids = cfg.rootfs.diff_ids.clone();
         let manifest_raw = manifest_bytes.bytes.to_vec();
@@ -358,13 +496,7 @@ impl Engine {
             crate::events::attrs([("name", reference.familiar_string())]),
         );
         progress(json!({"status": format!("Digest: {manifest_digest}")}));
-        let up_to_date = already && !downloaded;
-        progress(json!({"status": if up_to_date {
-            format!("Status: Image is up to date for {}", reference.familiar_string())
-        } else {
-            format!("Status: Downloaded newer image for {}", reference.familiar_string())
-        }}));
-        Ok(())
+        Ok(!already || downloaded || retagged)
     }
 
     /// One layer: downloaded into a temporary blob (resumed up to three
@@ -694,6 +826,15 @@ impl Engine {
     }
 }
 
+/// Docker's last line of a pull.
+fn pull_status(name: &str, new: bool) -> String {
+    if new {
+        format!("Status: Downloaded newer image for {name}")
+    } else {
+        format!("Status: Image is up to date for {name}")
+    }
+}
+
 /// `https://index.docker.io/v1/` and friends → the registry's domain.
 pub fn normalize_server(server: &str) -> String {
     let s = server
@@ -704,5 +845,40 @@ pub fn normalize_server(server: &str) -> String {
     match s {
         "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_info_as_dockerd() {
+        let c = RegistryConfig {
+            insecure: vec![
+                "10.1.2.3/8".into(),
+                "http://myreg:5000".into(),
+                "10.0.0.0/8".into(),
+            ],
+            mirrors: vec![
+                "https://mirror.example".into(),
+                "https://mirror.example/".into(),
+            ],
+            allowed: vec![],
+        };
+        let v = c.info();
+        assert_eq!(
+            v["InsecureRegistryCIDRs"],
+            json!(["10.0.0.0/8", "::1/128", "127.0.0.0/8"])
+        );
+        assert_eq!(v["Mirrors"], json!(["https://mirror.example/"]));
+        assert_eq!(
+            v["IndexConfigs"]["myreg:5000"],
+            json!({"Name": "myreg:5000", "Mirrors": [], "Secure": false, "Official": false})
+        );
+        assert_eq!(v["IndexConfigs"]["docker.io"]["Mirrors"], v["Mirrors"]);
+        let plain = RegistryConfig::default().info();
+        assert_eq!(plain["Mirrors"], json!([]));
+        assert_eq!(plain["IndexConfigs"].as_object().map(|m| m.len()), Some(1));
     }
 }

@@ -12,6 +12,7 @@ pub mod changes;
 pub mod commit_layer;
 pub mod distribution;
 pub mod import;
+pub mod search;
 
 use std::collections::{BTreeMap, HashSet};
 
