@@ -500,33 +500,52 @@ pub async fn ps(client: &Client, a: &PsArgs) -> Result<ExitCode, CmdError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The query of `GET /containers/{id}/logs` (both streams) for docker's
+/// log flags.
+pub fn logs_query(
+    tail: &str,
+    follow: bool,
+    timestamps: bool,
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<String, CmdError> {
+    let mut q: Vec<(&str, String)> = vec![
+        ("stdout", "1".into()),
+        ("stderr", "1".into()),
+        ("tail", tail.to_string()),
+    ];
+    if follow {
+        q.push(("follow", "1".into()));
+    }
+    if timestamps {
+        q.push(("timestamps", "1".into()));
+    }
+    if let Some(s) = since {
+        q.push(("since", ts_param(s)?));
+    }
+    if let Some(u) = until {
+        q.push(("until", ts_param(u)?));
+    }
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Ok(query(&pairs))
+}
+
 pub async fn logs(client: &Client, a: &LogsArgs) -> Result<ExitCode, CmdError> {
     let c = client
         .get_json(&format!("/containers/{}/json", a.container))
         .await?;
     let tty = c["Config"]["Tty"].as_bool() == Some(true);
-    let mut q: Vec<(&str, String)> = vec![
-        ("stdout", "1".into()),
-        ("stderr", "1".into()),
-        ("tail", a.tail.clone()),
-    ];
-    if a.follow {
-        q.push(("follow", "1".into()));
-    }
-    if a.timestamps {
-        q.push(("timestamps", "1".into()));
-    }
-    if let Some(s) = &a.since {
-        q.push(("since", ts_param(s)?));
-    }
-    if let Some(u) = &a.until {
-        q.push(("until", ts_param(u)?));
-    }
-    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let q = logs_query(
+        &a.tail,
+        a.follow,
+        a.timestamps,
+        a.since.as_deref(),
+        a.until.as_deref(),
+    )?;
     let resp = client
         .request(
             Method::GET,
-            &format!("/containers/{}/logs?{}", a.container, query(&pairs)),
+            &format!("/containers/{}/logs?{q}", a.container),
             empty(),
             None,
         )

@@ -226,19 +226,29 @@ pub async fn ensure_images(
     Ok(ids)
 }
 
+/// The named services (all when none) in start order, with their
+/// dependencies when `with_deps`.
+fn selected(
+    ctx: &Ctx,
+    project: &Project,
+    services: &[String],
+    with_deps: bool,
+) -> Result<Vec<String>, CmdError> {
+    if with_deps {
+        return Ok(project.services_to_start(services, false)?);
+    }
+    ctx.check_services(services)?;
+    Ok(project
+        .start_order()
+        .into_iter()
+        .filter(|s| services.is_empty() || services.contains(s))
+        .collect())
+}
+
 /// `compose build`.
 pub async fn build(ctx: &Ctx, a: &BuildArgs) -> Result<ExitCode, CmdError> {
     let project = ctx.require_file()?;
-    let names = if a.with_dependencies {
-        project.services_to_start(&a.services, false)?
-    } else {
-        ctx.check_services(&a.services)?;
-        project
-            .start_order()
-            .into_iter()
-            .filter(|s| a.services.is_empty() || a.services.contains(s))
-            .collect()
-    };
+    let names = selected(ctx, project, &a.services, a.with_dependencies)?;
     for name in names {
         let Some(service) = project.services.get(&name) else {
             continue;
@@ -263,16 +273,7 @@ pub async fn build(ctx: &Ctx, a: &BuildArgs) -> Result<ExitCode, CmdError> {
 /// `compose pull`.
 pub async fn pull(ctx: &Ctx, a: &PullArgs) -> Result<ExitCode, CmdError> {
     let project = ctx.require_file()?;
-    let names = if a.include_deps {
-        project.services_to_start(&a.services, false)?
-    } else {
-        ctx.check_services(&a.services)?;
-        project
-            .start_order()
-            .into_iter()
-            .filter(|s| a.services.is_empty() || a.services.contains(s))
-            .collect()
-    };
+    let names = selected(ctx, project, &a.services, a.include_deps)?;
     let mut failed = false;
     for name in names {
         let Some(service) = project.services.get(&name) else {
@@ -317,16 +318,7 @@ pub async fn pull(ctx: &Ctx, a: &PullArgs) -> Result<ExitCode, CmdError> {
 /// `compose push`.
 pub async fn push(ctx: &Ctx, a: &PushArgs) -> Result<ExitCode, CmdError> {
     let project = ctx.require_file()?;
-    let names = if a.include_deps {
-        project.services_to_start(&a.services, false)?
-    } else {
-        ctx.check_services(&a.services)?;
-        project
-            .start_order()
-            .into_iter()
-            .filter(|s| a.services.is_empty() || a.services.contains(s))
-            .collect()
-    };
+    let names = selected(ctx, project, &a.services, a.include_deps)?;
     for name in names {
         let Some(service) = project.services.get(&name) else {
             continue;

@@ -57,6 +57,25 @@ fn with_dependents(ctx: &Ctx, services: &[String]) -> Vec<String> {
     out
 }
 
+/// One API call on a container between two progress events (`Stopping`,
+/// `Stopped`); with `missing_ok`, a container already gone counts as done.
+async fn container_call(
+    ctx: &Ctx,
+    c: &Ctr,
+    (method, path): (Method, &str),
+    (doing, done): (&str, &str),
+    missing_ok: bool,
+) -> Result<(), CmdError> {
+    ctx.progress.event("Container", &c.name, doing);
+    match ctx.client.call_json(method, path, None).await {
+        Ok(_) => {}
+        Err(e) if missing_ok && is_not_found(&e) => {}
+        Err(e) => return Err(format!("Container {}: {e}", c.name).into()),
+    }
+    ctx.progress.event("Container", &c.name, done);
+    Ok(())
+}
+
 /// Stops containers, dependents first, each group concurrently.
 pub(super) async fn stop_containers(
     ctx: &Ctx,
@@ -69,21 +88,18 @@ pub(super) async fn stop_containers(
             if !c.is_running() {
                 return Ok(());
             }
-            ctx.progress.event("Container", &c.name, "Stopping");
             let t = timeout_for(ctx, &c, timeout)
                 .map(|t| format!("?t={t}"))
                 .unwrap_or_default();
-            match ctx
-                .client
-                .call_json(Method::POST, &format!("/containers/{}/stop{t}", c.id), None)
-                .await
-            {
-                Ok(_) => {}
-                Err(e) if is_not_found(&e) => {}
-                Err(e) => return Err(CmdError::from(format!("Container {}: {e}", c.name))),
-            }
-            ctx.progress.event("Container", &c.name, "Stopped");
-            Ok(())
+            let path = format!("/containers/{}/stop{t}", c.id);
+            container_call(
+                ctx,
+                &c,
+                (Method::POST, &path),
+                ("Stopping", "Stopped"),
+                true,
+            )
+            .await
         })
         .await;
         first_error(results)?;
@@ -109,13 +125,15 @@ pub async fn start(ctx: &Ctx, services: &[String]) -> Result<ExitCode, CmdError>
             if c.is_running() {
                 return Ok(());
             }
-            ctx.progress.event("Container", &c.name, "Starting");
-            ctx.client
-                .call_json(Method::POST, &format!("/containers/{}/start", c.id), None)
-                .await
-                .map_err(|e| format!("Container {}: {e}", c.name))?;
-            ctx.progress.event("Container", &c.name, "Started");
-            Ok::<(), CmdError>(())
+            let path = format!("/containers/{}/start", c.id);
+            container_call(
+                ctx,
+                &c,
+                (Method::POST, &path),
+                ("Starting", "Started"),
+                false,
+            )
+            .await
         })
         .await;
         first_error(results)?;
@@ -147,20 +165,18 @@ pub async fn restart(ctx: &Ctx, a: &RestartArgs) -> Result<ExitCode, CmdError> {
     order.reverse();
     for group in by_order(&order, list) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
-            ctx.progress.event("Container", &c.name, "Restarting");
             let t = timeout_for(ctx, &c, a.timeout)
                 .map(|t| format!("?t={t}"))
                 .unwrap_or_default();
-            ctx.client
-                .call_json(
-                    Method::POST,
-                    &format!("/containers/{}/restart{t}", c.id),
-                    None,
-                )
-                .await
-                .map_err(|e| format!("Container {}: {e}", c.name))?;
-            ctx.progress.event("Container", &c.name, "Started");
-            Ok::<(), CmdError>(())
+            let path = format!("/containers/{}/restart{t}", c.id);
+            container_call(
+                ctx,
+                &c,
+                (Method::POST, &path),
+                ("Restarting", "Started"),
+                false,
+            )
+            .await
         })
         .await;
         first_error(results)?;
@@ -180,21 +196,12 @@ pub async fn kill(ctx: &Ctx, a: &KillArgs) -> Result<ExitCode, CmdError> {
         return Err("no container to kill".into());
     }
     let results = for_each(list, ctx.parallelism(), |c| async move {
-        ctx.progress.event("Container", &c.name, "Killing");
-        ctx.client
-            .call_json(
-                Method::POST,
-                &format!(
-                    "/containers/{}/kill?{}",
-                    c.id,
-                    query(&[("signal", &a.signal)])
-                ),
-                None,
-            )
-            .await
-            .map_err(|e| format!("Container {}: {e}", c.name))?;
-        ctx.progress.event("Container", &c.name, "Killed");
-        Ok::<(), CmdError>(())
+        let path = format!(
+            "/containers/{}/kill?{}",
+            c.id,
+            query(&[("signal", &a.signal)])
+        );
+        container_call(ctx, &c, (Method::POST, &path), ("Killing", "Killed"), false).await
     })
     .await;
     first_error(results)?;
@@ -202,21 +209,22 @@ pub async fn kill(ctx: &Ctx, a: &KillArgs) -> Result<ExitCode, CmdError> {
 }
 
 /// Removes containers (already stopped, or forced).
-async fn remove_containers(ctx: &Ctx, list: Vec<Ctr>, volumes: bool) -> Result<(), CmdError> {
+pub(super) async fn remove_containers(
+    ctx: &Ctx,
+    list: Vec<Ctr>,
+    volumes: bool,
+) -> Result<(), CmdError> {
     let results = for_each(list, ctx.parallelism(), |c| async move {
-        ctx.progress.event("Container", &c.name, "Removing");
         let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
-        match ctx
-            .client
-            .call_json(Method::DELETE, &format!("/containers/{}?{q}", c.id), None)
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(CmdError::from(format!("Container {}: {e}", c.name))),
-        }
-        ctx.progress.event("Container", &c.name, "Removed");
-        Ok(())
+        let path = format!("/containers/{}?{q}", c.id);
+        container_call(
+            ctx,
+            &c,
+            (Method::DELETE, &path),
+            ("Removing", "Removed"),
+            true,
+        )
+        .await
     })
     .await;
     first_error(results).map(|_| ())
@@ -269,13 +277,8 @@ pub async fn simple(ctx: &Ctx, services: &[String], verb: &str) -> Result<ExitCo
         if (verb == "pause") == paused {
             return Ok(());
         }
-        ctx.progress.event("Container", &c.name, doing);
-        ctx.client
-            .call_json(Method::POST, &format!("/containers/{}/{verb}", c.id), None)
-            .await
-            .map_err(|e| format!("Container {}: {e}", c.name))?;
-        ctx.progress.event("Container", &c.name, done);
-        Ok::<(), CmdError>(())
+        let path = format!("/containers/{}/{verb}", c.id);
+        container_call(ctx, &c, (Method::POST, &path), (doing, done), false).await
     })
     .await;
     first_error(results)?;

@@ -27,7 +27,8 @@ use tokio::task::JoinHandle;
 
 use super::args::{EventsArgs, LogsArgs};
 use super::{lifecycle, Ctr, Ctx, OneOff};
-use crate::output::{query, ts_param, CmdError};
+use crate::commands::container::logs_query;
+use crate::output::{query, CmdError};
 
 /// Compose's rainbow: cyan, yellow, green, magenta, blue, then their
 /// intense variants.
@@ -205,25 +206,13 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<ExitCode, CmdError> {
     if a.index > 0 {
         list.retain(|c| c.number == a.index);
     }
-    let mut q: Vec<(&str, String)> = vec![
-        ("stdout", "1".into()),
-        ("stderr", "1".into()),
-        ("tail", a.tail.clone()),
-    ];
-    if a.follow {
-        q.push(("follow", "1".into()));
-    }
-    if a.timestamps {
-        q.push(("timestamps", "1".into()));
-    }
-    if let Some(s) = &a.since {
-        q.push(("since", ts_param(s)?));
-    }
-    if let Some(u) = &a.until {
-        q.push(("until", ts_param(u)?));
-    }
-    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let q = query(&pairs);
+    let q = logs_query(
+        &a.tail,
+        a.follow,
+        a.timestamps,
+        a.since.as_deref(),
+        a.until.as_deref(),
+    )?;
     let names: Vec<String> = list
         .iter()
         .map(|c| c.short_name(&ctx.project.name))

@@ -19,7 +19,7 @@ use super::args::{CpArgs, CreateOpts, ExecArgs, RunArgs};
 use super::{up, Ctx, COMPOSE_VERSION};
 use crate::commands::container::{attach_start_wait, Attach};
 use crate::commands::{cp, interactive};
-use crate::output::{is_tty, query, CmdError};
+use crate::output::{is_tty, CmdError};
 
 /// A random 64-hex-digit slug, as compose gives each one-off container.
 fn new_slug() -> Result<String, CmdError> {
@@ -129,6 +129,7 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<ExitCode, CmdError> {
         naming: ctx.naming,
         compose_version: COMPOSE_VERSION.into(),
         image_digest: image_id,
+        env_files: up::env_file_labels(ctx),
         use_network_aliases: a.use_aliases,
         auto_remove: a.rm,
         attach_stdin: stdin,
@@ -151,21 +152,7 @@ pub async fn run(ctx: &Ctx, a: &RunArgs) -> Result<ExitCode, CmdError> {
             None => body["HostConfig"]["PortBindings"][&key] = json!([binding]),
         }
     }
-    let resp = ctx
-        .client
-        .call_json(
-            Method::POST,
-            &format!("/containers/create?{}", query(&[("name", &cc.name)])),
-            Some(&body),
-        )
-        .await
-        .map_err(|e| format!("Container {}: {e}", cc.name))?;
-    for w in resp["Warnings"].as_array().cloned().unwrap_or_default() {
-        if let Some(w) = w.as_str().filter(|w| !w.is_empty()) {
-            ctx.progress.warn(w);
-        }
-    }
-    let id = resp["Id"].as_str().unwrap_or("").to_string();
+    let id = up::post_create(ctx, &cc.name, &body).await?;
     if a.detach {
         ctx.client
             .call_json(Method::POST, &format!("/containers/{id}/start"), None)

@@ -18,14 +18,16 @@ use std::time::{Duration, Instant};
 
 use berth_compose::engine::{
     config_hash, container_create, network_create, service_links, volume_create, ContainerOptions,
-    CONFIG_HASH_LABEL, IMAGE_LABEL, NETWORK_LABEL, PROJECT_LABEL, VOLUME_LABEL,
+    CONFIG_HASH_LABEL, IMAGE_LABEL, NETWORK_LABEL, PROJECT_LABEL,
 };
 use berth_compose::{Project, Service};
 use hyper::Method;
 use serde_json::{json, Value};
 
 use super::args::{CreateArgs, CreateOpts, ScaleArgs, UpArgs};
-use super::{first_error, for_each, images, is_not_found, logs, Ctr, Ctx, OneOff, COMPOSE_VERSION};
+use super::{
+    first_error, for_each, images, is_not_found, lifecycle, logs, Ctr, Ctx, OneOff, COMPOSE_VERSION,
+};
 use crate::output::{query, CmdError};
 
 /// What `up`/`create`/`scale` converge.
@@ -314,7 +316,6 @@ async fn ensure_volumes(ctx: &Ctx, project: &Project) -> Result<(), CmdError> {
                     vol.name
                 )),
             }
-            let _ = v[VOLUME_LABEL].as_str();
             continue;
         }
         let Some(body) = volume_create(project, key, COMPOSE_VERSION) else {
@@ -339,42 +340,8 @@ pub async fn stop_and_remove(
     timeout: Option<i64>,
     volumes: bool,
 ) -> Result<(), CmdError> {
-    let results = for_each(list.to_vec(), ctx.parallelism(), |c| async move {
-        if c.is_running() {
-            ctx.progress.event("Container", &c.name, "Stopping");
-            let mut q = String::new();
-            if let Some(t) = timeout {
-                q = format!("?t={t}");
-            }
-            ctx.client
-                .call_json(Method::POST, &format!("/containers/{}/stop{q}", c.id), None)
-                .await?;
-            ctx.progress.event("Container", &c.name, "Stopped");
-        }
-        ctx.progress.event("Container", &c.name, "Removing");
-        let v = if volumes { "1" } else { "0" };
-        match ctx
-            .client
-            .call_json(
-                Method::DELETE,
-                &format!(
-                    "/containers/{}?{}",
-                    c.id,
-                    query(&[("force", "1"), ("v", v)])
-                ),
-                None,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(e) if is_not_found(&e) => {}
-            Err(e) => return Err(CmdError::from(e)),
-        }
-        ctx.progress.event("Container", &c.name, "Removed");
-        Ok(())
-    })
-    .await;
-    first_error(results).map(|_| ())
+    lifecycle::stop_containers(ctx, list.to_vec(), timeout).await?;
+    lifecycle::remove_containers(ctx, list.to_vec(), volumes).await
 }
 
 /// Anonymous volumes of the container being replaced, mounted again at the
@@ -453,26 +420,33 @@ async fn create_container(
         inherit_volumes(&mut body, old, project);
     }
     ctx.progress.event("Container", &cc.name, "Creating");
+    let id = post_create(ctx, &cc.name, &body).await?;
+    ctx.progress.event("Container", &cc.name, "Created");
+    Ok((id, cc.name))
+}
+
+/// `POST /containers/create?name=NAME`; prints the daemon's warnings and
+/// returns the new container's ID.
+pub(super) async fn post_create(ctx: &Ctx, name: &str, body: &Value) -> Result<String, CmdError> {
     let resp = ctx
         .client
         .call_json(
             Method::POST,
-            &format!("/containers/create?{}", query(&[("name", &cc.name)])),
-            Some(&body),
+            &format!("/containers/create?{}", query(&[("name", name)])),
+            Some(body),
         )
         .await
-        .map_err(|e| format!("Container {}: {e}", cc.name))?;
+        .map_err(|e| format!("Container {name}: {e}"))?;
     for w in resp["Warnings"].as_array().cloned().unwrap_or_default() {
         if let Some(w) = w.as_str().filter(|w| !w.is_empty()) {
             ctx.progress.warn(w);
         }
     }
-    ctx.progress.event("Container", &cc.name, "Created");
-    Ok((resp["Id"].as_str().unwrap_or("").to_string(), cc.name))
+    Ok(resp["Id"].as_str().unwrap_or("").to_string())
 }
 
 /// `--env-file` paths, absolute, for the `environment_file` label.
-fn env_file_labels(ctx: &Ctx) -> Vec<String> {
+pub(super) fn env_file_labels(ctx: &Ctx) -> Vec<String> {
     let cwd = std::env::current_dir().unwrap_or_default();
     ctx.args
         .env_files
