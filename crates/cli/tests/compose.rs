@@ -85,12 +85,14 @@ fn lab_project(port: u16) -> tempfile::TempDir {
 services:
   web:
     image: busybox
+    init: true
     command: sh -c 'echo web ready; exec httpd -f -p 80 -h /www'
     volumes:
       - ./www:/www:ro
       - counter:/data
   front:
     image: busybox
+    init: true
     command: httpd -f -p 80 -h /front
     volumes:
       - ./front:/front:ro
@@ -470,7 +472,7 @@ fn docker_compose_v1_and_berth_compose_share_a_project() {
     write(
         p,
         "docker-compose.yml",
-        "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    command: httpd -f -p 80 -h /\n  worker:\n    image: busybox\n    command: sh -c 'echo working; sleep 300'\n    volumes:\n      - data:/data\nvolumes:\n  data:\n",
+        "version: \"3.8\"\nservices:\n  web:\n    image: busybox\n    init: true\n    command: httpd -f -p 80 -h /\n  worker:\n    image: busybox\n    init: true\n    command: sh -c 'echo working; sleep 300'\n    volumes:\n      - data:/data\nvolumes:\n  data:\n",
         false,
     );
     let dc = |args: &[&str]| -> Output {
@@ -489,6 +491,15 @@ fn docker_compose_v1_and_berth_compose_share_a_project() {
         all.extend_from_slice(args);
         compose(&d, p, &all)
     };
+    // The lab's `config` checks, with docker-compose's own parser.
+    let mut services: Vec<String> = ok(&dc(&["config", "--services"]))
+        .lines()
+        .map(String::from)
+        .collect();
+    services.sort();
+    assert_eq!(services, ["web", "worker"]);
+    assert_eq!(ok(&dc(&["config", "--volumes"])), "data\n");
+    assert_eq!(ok(&dc(&["config", "-q"])), "");
     ok(&dc(&["up", "-d"]));
     let ps = ok(&dc(&["ps"]));
     assert!(
@@ -536,14 +547,25 @@ fn docker_compose_v1_and_berth_compose_share_a_project() {
     assert_eq!(logs, "worker_2  | working\n");
     let ls = ok(&bc(&["ls"]));
     assert!(ls.contains("running(4)"), "{ls}");
-    // …and manages them: stop here, start with docker-compose.
+    // Each manages what the other made: stop with docker-compose, start
+    // with berth, stop with berth, start with docker-compose.
+    let logs = ok(&dc(&["logs", "--no-color", "worker"]));
+    assert!(logs.contains("working"), "{logs}");
+    ok(&dc(&["stop", "worker"]));
+    let states = ok(&bc(&["ps", "-a", "--format", "{{.Name}} {{.State}}"]));
+    assert!(states.contains("shared_worker_3 exited"), "{states}");
+    assert!(states.contains("shared_web_1 running"), "{states}");
+    ok(&bc(&["start"]));
+    assert_eq!(ok(&bc(&["ps", "-q"])).lines().count(), 4);
     ok(&bc(&["stop", "worker"]));
     let ps = ok(&dc(&["ps"]));
     assert!(ps.contains("Exit"), "{ps}");
     ok(&dc(&["start"]));
     assert_eq!(ok(&bc(&["ps", "-q"])).lines().count(), 4);
-    ok(&dc(&["down", "-v"]));
-    assert!(ok(&bc(&["ps", "-a", "-q"])).is_empty());
+    // berth's `down -v` takes all of it away, network and volume too.
+    ok(&bc(&["down", "-v"]));
+    assert!(ok(&dc(&["ps", "-q"])).trim().is_empty());
     assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
     assert!(!ok(&d.berth(&["volume", "ls", "-q"])).contains("shared_data"));
+    assert!(!ok(&d.berth(&["network", "ls"])).contains("shared_default"));
 }
