@@ -23,11 +23,12 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print (NR%2
 ms() { python3 -c "import sys; print(f'{(float(sys.argv[2])-float(sys.argv[1]))*1000:.1f}')" "$1" "$2"; }
 now() { date +%s.%N; }
 
-# start_berth -> sets B=(berth -H …) with busybox:latest imported.
+# start_berth -> sets B=(berth -H …) with busybox:latest imported
+# (network devices prefixed BENCH_NET_PREFIX, default bb).
 start_berth() {
   mkdir -p "$work/berth"; echo '{}' > "$work/berth/daemon.json"
   "$BERTH" daemon --data-root "$work/berth/data" --exec-root "$work/berth/run" -H "unix://$work/berth/sock" \
-    --pidfile "$work/berth/pid" --config-file "$work/berth/daemon.json" --net-prefix bb \
+    --pidfile "$work/berth/pid" --config-file "$work/berth/daemon.json" --net-prefix "${BENCH_NET_PREFIX:-bb}" \
     --allowed-registry 127.0.0.1 "$@" 2>"$work/berth/log" &
   bpid=$!; pids+=("$bpid")
   for _ in $(seq 1 100); do [ -S "$work/berth/sock" ] && break; sleep 0.05; done
