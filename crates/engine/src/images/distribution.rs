@@ -235,6 +235,19 @@ impl Engine {
         )))
     }
 
+    /// A client for `r`'s repository, once its registry is allowed.
+    fn repository_client(
+        &self,
+        r: &Reference,
+        creds: Option<Credentials>,
+    ) -> Result<Arc<berth_registry_client::RepositoryClient>> {
+        self.check_allowed(r.domain())?;
+        let client = self.registry_client()?;
+        Ok(Arc::new(
+            client.repository(&Repository::from_reference(r), creds),
+        ))
+    }
+
     /// `POST /images/create?fromImage=`: resolves `reference` (`latest`
     /// when it names no tag; errors here are the HTTP answer), then pulls
     /// with progress messages.
@@ -252,10 +265,7 @@ impl Engine {
         } else {
             reference.clone()
         };
-        self.check_allowed(reference.domain())?;
-        let client = self.registry_client()?;
-        let repo = Repository::from_reference(&reference);
-        let rc = Arc::new(client.repository(&repo, creds));
+        let rc = self.repository_client(&reference, creds)?;
         let new = self.pull_tag(&rc, &reference, platform, &progress).await?;
         progress(json!({"status": pull_status(&reference.familiar_string(), new)}));
         Ok(())
@@ -272,10 +282,7 @@ impl Engine {
         progress: Progress,
     ) -> Result<()> {
         let name = repository.name_only();
-        self.check_allowed(name.domain())?;
-        let client = self.registry_client()?;
-        let repo = Repository::from_reference(&name);
-        let rc = Arc::new(client.repository(&repo, creds));
+        let rc = self.repository_client(&name, creds)?;
         let tags = rc.tags().await.map_err(|e| {
             if matches!(
                 e.kind(),

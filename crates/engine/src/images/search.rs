@@ -140,13 +140,9 @@ impl Engine {
         let found = client
             .search(&index, &remote, limit, creds.as_ref())
             .await
-            .map_err(|e| match e.kind() {
-                berth_registry_client::ErrorKind::Unauthorized
-                | berth_registry_client::ErrorKind::Forbidden => {
-                    EngineError::new(crate::error::ErrorKind::Unauthorized, e.to_string())
-                }
-                _ => EngineError::internal(e.to_string()),
-            })?;
+            // A 500 whatever the cause, as dockerd answers (a 401 would
+            // make the docker CLI prompt for a login).
+            .map_err(|e| EngineError::internal(e.to_string()))?;
         Ok(found
             .results
             .into_iter()
