@@ -715,9 +715,19 @@ fn containers_outlive_a_daemon_restart_and_crash() {
     );
     std::thread::sleep(Duration::from_millis(1500));
     d.spawn().unwrap();
+    let long_id = inspect(&d, "long", "{{.Id}}");
     assert_eq!(
         inspect(&d, "long", "{{.State.Running}} {{.State.Pid}}"),
-        format!("true {pid}")
+        format!("true {pid}"),
+        "shim log:\n{}\ndaemon log:\n{}",
+        std::fs::read_to_string(
+            d.exec_root()
+                .join("containers")
+                .join(&long_id)
+                .join("shim.log")
+        )
+        .unwrap_or_default(),
+        d.log()
     );
     // The exit that happened while the daemon was down is known.
     assert_eq!(

@@ -53,6 +53,10 @@ impl Daemon {
         d
     }
 
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
     pub fn data_root(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -68,7 +72,7 @@ impl Daemon {
             "--data-root".into(),
             self.data_root().display().to_string(),
             "--exec-root".into(),
-            self.dir.path().join("run").display().to_string(),
+            self.exec_root().display().to_string(),
             "-H".into(),
             self.host(),
             "--pidfile".into(),

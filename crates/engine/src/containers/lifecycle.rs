@@ -747,9 +747,7 @@ impl Engine {
             }
             let bundle = self.bundle_dir(&rec.id);
             if rec.state.running || rec.state.restarting {
-                let alive =
-                    std::os::unix::net::UnixStream::connect(shim::socket_path(&bundle)).is_ok();
-                if alive {
+                if shim_reachable(&bundle, rec.state.pid) {
                     tracing::info!(
                         "container {} is still running; watching it again",
                         &rec.id[..12]
@@ -759,10 +757,17 @@ impl Engine {
                     self.spawn_health(&rec.id);
                     continue;
                 }
-                let status = shim::read_exit(&bundle).unwrap_or(ExitStatus {
-                    exit_code: 255,
-                    oom_killed: false,
-                    finished_at: now_rfc3339(),
+                let status = shim::read_exit(&bundle).unwrap_or_else(|| {
+                    tracing::warn!(
+                        "container {}: its shim is gone without an exit record (see {})",
+                        &rec.id[..12],
+                        bundle.join("shim.log").display()
+                    );
+                    ExitStatus {
+                        exit_code: 255,
+                        oom_killed: false,
+                        finished_at: now_rfc3339(),
+                    }
                 });
                 let mut r = rec.clone();
                 r.state.running = true;
@@ -1296,4 +1301,23 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Whether the shim of a container recorded as running still answers. A
+/// shim busy under load may miss a first connection; while the container's
+/// init still lives, it is given a few more tries (2 s at most) before the
+/// container is taken for dead.
+fn shim_reachable(bundle: &std::path::Path, pid: i64) -> bool {
+    let sock = shim::socket_path(bundle);
+    for _ in 0..20 {
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            return true;
+        }
+        let init_alive = pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if !init_alive || shim::read_exit(bundle).is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
 }
