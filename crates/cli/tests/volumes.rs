@@ -127,9 +127,43 @@ fn named_volumes_outlive_containers_and_are_shared() {
     let err = fails(&d.berth(&["volume", "create", "-d", "nfs-plugin", "bad2"]));
     assert!(err.contains("not found"), "{err}");
     assert!(!ok(&d.berth(&["volume", "ls", "-q"])).contains("bad"));
-    // system df counts volumes.
-    let df = ok(&d.docker(&["system", "df"]));
-    assert!(df.contains("Local Volumes"), "{df}");
+    // system df counts volumes, those in use and their sizes, for both CLIs.
+    ok(&d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "datos:/v",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > /v/blob",
+    ]));
+    ok(&d.berth(&[
+        "run", "-d", "--name", "holder", "-v", "datos:/v", "busybox", "sleep", "300",
+    ]));
+    let count = ok(&d.berth(&["volume", "ls", "-q"])).lines().count();
+    let fmt = "{{.Type}}|{{.TotalCount}}|{{.Active}}|{{.Size}}";
+    for cli_out in [
+        ok(&d.berth(&["system", "df", "--format", fmt])),
+        ok(&d.docker(&["system", "df", "--format", fmt])),
+    ] {
+        let row = cli_out
+            .lines()
+            .find(|l| l.starts_with("Local Volumes|"))
+            .unwrap_or_else(|| panic!("no volume row in {cli_out}"));
+        let f: Vec<&str> = row.split('|').collect();
+        assert_eq!(f[1], count.to_string(), "{row}");
+        assert_eq!(f[2], "1", "{row}");
+        assert!(f[3].ends_with("MB") && f[3] >= "3", "{row}");
+    }
+    let verbose = ok(&d.docker(&["system", "df", "-v"]));
+    assert!(
+        verbose
+            .lines()
+            .any(|l| l.starts_with("datos ") && l.contains("3MB")),
+        "{verbose}"
+    );
+    ok(&d.berth(&["rm", "-f", "holder"]));
     // Events of a volume's life.
     ok(&d.berth(&["volume", "rm", "tmpvol", "auto-made"]));
     let ev = ok(&d.berth(&[

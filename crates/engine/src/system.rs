@@ -210,7 +210,7 @@ impl Engine {
             "Images": images,
             "Containers": list,
             "Volumes": self.volumes_usage()?,
-            "BuildCache": [],
+            "BuildCache": self.build_cache_usage()?,
         }))
     }
 }

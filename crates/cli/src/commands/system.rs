@@ -141,18 +141,12 @@ pub async fn df(client: &Client, a: &DfArgs) -> Result<ExitCode, CmdError> {
         .filter(|i| i["Containers"].as_i64().unwrap_or(0) == 0)
         .filter_map(|i| i["Size"].as_u64())
         .sum();
-    let pct = |r: u64, t: u64| {
-        (r * 100)
-            .checked_div(t)
-            .map(|p| format!(" ({p}%)"))
-            .unwrap_or_default()
-    };
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active.to_string(),
-               "Size": berth_format::human_size(total), "Reclaimable": format!("{}{}", berth_format::human_size(reclaim), pct(reclaim, total))}),
+               "Size": berth_format::human_size(total), "Reclaimable": format!("{}{}", berth_format::human_size(reclaim), percent(reclaim, total))}),
         containers_row(&v),
-        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
-        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        volumes_row(&v),
+        build_cache_row(&v),
     ];
     let headers = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
     print_list(
@@ -184,7 +178,94 @@ pub async fn df(client: &Client, a: &DfArgs) -> Result<ExitCode, CmdError> {
             &rows,
         )?;
     }
+    if a.verbose {
+        println!("\nLocal Volumes space usage:\n");
+        let rows: Vec<Value> = v["Volumes"]
+            .as_array()
+            .map(|l| l.iter().map(|vol| json!({
+                "Name": s(&vol["Name"]),
+                "Links": s(&vol["UsageData"]["RefCount"]),
+                "Size": vol["UsageData"]["Size"].as_u64().map(berth_format::human_size).unwrap_or_else(|| "N/A".into()),
+            })).collect())
+            .unwrap_or_default();
+        let headers = json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"});
+        print_list(
+            None,
+            "table {{.Name}}\t{{.Links}}\t{{.Size}}",
+            headers,
+            &rows,
+        )?;
+        println!(
+            "\nBuild cache usage: {}\n",
+            build_cache_row(&v)["Size"].as_str().unwrap_or("0B")
+        );
+        let rows: Vec<Value> = v["BuildCache"]
+            .as_array()
+            .map(|l| {
+                l.iter()
+                    .map(|c| {
+                        json!({
+                            "ID": s(&c["ID"]),
+                            "Type": s(&c["Type"]),
+                            "Size": berth_format::human_size(c["Size"].as_u64().unwrap_or(0)),
+                            "Created": s(&c["CreatedAt"]),
+                            "Shared": s(&c["Shared"]),
+                            "Description": s(&c["Description"]),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let headers = json!({"ID": "CACHE ID", "Type": "CACHE TYPE", "Size": "SIZE", "Created": "CREATED", "Shared": "SHARED", "Description": "DESCRIPTION"});
+        print_list(
+            None,
+            "table {{.ID}}\t{{.Type}}\t{{.Size}}\t{{.Created}}\t{{.Shared}}\t{{.Description}}",
+            headers,
+            &rows,
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `system df`'s volume row: volumes in use by a container are active; the
+/// others' size is reclaimable (sizes the daemon could not read are -1).
+fn volumes_row(v: &Value) -> Value {
+    let vols = v["Volumes"].as_array().cloned().unwrap_or_default();
+    let size = |x: &Value| x["UsageData"]["Size"].as_i64().unwrap_or(0).max(0) as u64;
+    let in_use = |x: &Value| x["UsageData"]["RefCount"].as_i64().unwrap_or(0) > 0;
+    let total: u64 = vols.iter().map(size).sum();
+    let reclaim: u64 = vols.iter().filter(|x| !in_use(x)).map(size).sum();
+    json!({"Type": "Local Volumes", "TotalCount": vols.len().to_string(),
+           "Active": vols.iter().filter(|x| in_use(x)).count().to_string(),
+           "Size": berth_format::human_size(total),
+           "Reclaimable": format!("{}{}", berth_format::human_size(reclaim), percent(reclaim, total))})
+}
+
+/// `system df`'s build-cache row: entries in use are active; shared ones
+/// (their image is tagged) free nothing when pruned.
+fn build_cache_row(v: &Value) -> Value {
+    let cache = v["BuildCache"].as_array().cloned().unwrap_or_default();
+    let size = |x: &Value| x["Size"].as_u64().unwrap_or(0);
+    let total: u64 = cache.iter().map(size).sum();
+    let reclaim: u64 = cache
+        .iter()
+        .filter(|x| {
+            !x["InUse"].as_bool().unwrap_or(false) && !x["Shared"].as_bool().unwrap_or(false)
+        })
+        .map(size)
+        .sum();
+    json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(),
+           "Active": cache.iter().filter(|x| x["InUse"].as_bool().unwrap_or(false)).count().to_string(),
+           "Size": berth_format::human_size(total),
+           "Reclaimable": berth_format::human_size(reclaim)})
+}
+
+/// Docker's ` (NN%)` after a reclaimable size.
+fn percent(part: u64, total: u64) -> String {
+    (part * 100)
+        .checked_div(total)
+        .map(|p| format!(" ({p}%)"))
+        .unwrap_or_default()
 }
 
 pub async fn events(client: &Client, a: &EventsArgs) -> Result<ExitCode, CmdError> {
@@ -259,15 +340,11 @@ fn containers_row(df: &Value) -> Value {
         .filter(|c| c["State"] != "running")
         .filter_map(|c| c["SizeRw"].as_u64())
         .sum();
-    let pct = (reclaim * 100)
-        .checked_div(size)
-        .map(|p| format!(" ({p}%)"))
-        .unwrap_or_default();
     json!({
         "Type": "Containers",
         "TotalCount": list.len().to_string(),
         "Active": active.to_string(),
         "Size": berth_format::human_size(size),
-        "Reclaimable": format!("{}{pct}", berth_format::human_size(reclaim)),
+        "Reclaimable": format!("{}{}", berth_format::human_size(reclaim), percent(reclaim, size)),
     })
 }

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use berth_store::Table;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::Result;
@@ -179,25 +179,40 @@ impl Engine {
         Ok(report)
     }
 
-    /// Number of cache entries and the bytes of the layers only they keep
-    /// (for `system df`).
-    pub fn build_cache_usage(&self) -> Result<(usize, u64)> {
+    /// The build cache as `GET /system/df` lists it (Docker's `BuildCache`
+    /// records): one per cached step. A step's size is that of the layer it
+    /// made, counted once; steps whose image is tagged are `Shared` (removing
+    /// them frees nothing).
+    pub fn build_cache_usage(&self) -> Result<Vec<Value>> {
         let entries: Vec<(String, CacheEntry)> = self.store.list(BUILD_CACHE)?;
         let refs: HashSet<String> = self.image_refs()?.into_iter().map(|(_, id)| id).collect();
-        let mut size = 0;
         let mut seen = HashSet::new();
-        for (_, e) in &entries {
-            if refs.contains(&e.image) {
-                continue;
-            }
+        let mut out = Vec::with_capacity(entries.len());
+        for (key, e) in &entries {
+            let mut size = 0;
             if let Some(r) = self.store.get::<ImageRecord>(IMAGES, &e.image)? {
                 if let Some(l) = r.layers.last() {
                     if seen.insert(l.clone()) {
-                        size += self.layer_record(l).map(|x| x.size).unwrap_or(0);
+                        size = self.layer_record(l).map(|x| x.size).unwrap_or(0);
                     }
                 }
             }
+            let created = chrono::DateTime::from_timestamp(e.created, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default();
+            out.push(json!({
+                "ID": key.trim_start_matches("sha256:").get(..25).unwrap_or(key),
+                "Parents": [],
+                "Type": "regular",
+                "Description": e.description,
+                "InUse": false,
+                "Shared": refs.contains(&e.image),
+                "Size": size,
+                "CreatedAt": created,
+                "LastUsedAt": created,
+                "UsageCount": 1,
+            }));
         }
-        Ok((entries.len(), size))
+        Ok(out)
     }
 }
