@@ -444,3 +444,60 @@ fn macvlan_on_a_veth_end_and_cleanup_at_stop() {
         "the default bridge is gone: {links}"
     );
 }
+
+/// The default bridge from dockerd's flags: `--fixed-cidr` alone is the
+/// bridge's subnet (as dockerd makes it) and containers get addresses from it; a
+/// bridge that a crash left without a network record goes at the next start.
+#[test]
+fn default_bridge_from_fixed_cidr_and_stale_bridges_after_a_crash() {
+    let mut d = Daemon::unstarted(&[]);
+    let fixed = format!("10.{}.99.128/25", d.net_octet);
+    d.extra = vec!["--fixed-cidr".into(), fixed.clone()];
+    d.spawn().expect("a daemon with --fixed-cidr alone starts");
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    let subnet = ok(&d.docker(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .IPAM.Config}}{{.Subnet}}{{end}}",
+        "bridge",
+    ]));
+    assert_eq!(subnet.trim(), fixed);
+    let ip = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0 | awk '{print $4}'",
+    ]));
+    let prefix = format!("10.{}.99.", d.net_octet);
+    let last: u32 = ip
+        .trim()
+        .strip_prefix(&prefix)
+        .and_then(|r| r.strip_suffix("/25"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("address {ip} outside {fixed}"));
+    assert!(last >= 128, "address {ip} outside {fixed}");
+    // A bridge named as berth names them, with no network behind it.
+    let stale = format!("{}stale", d.net_prefix);
+    let made = Command::new("ip")
+        .args(["link", "add", &stale, "type", "bridge"])
+        .status()
+        .unwrap();
+    assert!(made.success());
+    d.kill9();
+    d.spawn().unwrap();
+    let links = text(
+        &Command::new("ip")
+            .args(["-o", "link"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(!links.contains(&stale), "stale bridge kept: {links}");
+    assert!(
+        links.contains(&format!("{}0", d.net_prefix)),
+        "the default bridge stays: {links}"
+    );
+}

@@ -33,6 +33,14 @@ impl Daemon {
 
     /// Starts a daemon with extra flags.
     pub fn start_with(extra: &[&str]) -> Daemon {
+        let mut d = Self::unstarted(extra);
+        d.spawn().expect("daemon did not start");
+        d
+    }
+
+    /// A daemon's directories, names and flags, not started yet (flags
+    /// that depend on its subnet octet can still be added to `extra`).
+    pub fn unstarted(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("berth-test-")
             .tempdir()
@@ -41,16 +49,14 @@ impl Daemon {
         static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let pid = std::process::id();
-        let mut d = Daemon {
+        Daemon {
             dir,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
             net_prefix: format!("t{:03x}{:02x}", pid % 0xfff, n % 0xff),
             net_octet: 200 + (pid.wrapping_mul(7).wrapping_add(n) % 56) as u8,
-        };
-        d.spawn().expect("daemon did not start");
-        d
+        }
     }
 
     pub fn exec_root(&self) -> PathBuf {

@@ -788,7 +788,9 @@ impl Engine {
             }
         }
         // berth's table, rebuilt from what runs now (stale rules of a
-        // crashed daemon go with the old table).
+        // crashed daemon go with the old table), and bridges of networks a
+        // crash kept from being recorded.
+        self.remove_stale_bridges();
         self.apply_firewall();
     }
 

@@ -434,26 +434,11 @@ impl Engine {
             )
             .await
             .map_err(err)?;
-            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-            let upstreams: Vec<SocketAddr> = {
-                let dns: Vec<IpAddr> = strings(rec.host_config.get("Dns"))
-                    .iter()
-                    .filter_map(|s| s.parse().ok())
-                    .collect();
-                if dns.is_empty() {
-                    berth_network::dns::upstreams_from_resolv_conf(&host)
-                } else {
-                    dns.into_iter().map(|ip| SocketAddr::new(ip, 53)).collect()
-                }
-            };
             let server = DnsServer::start(
                 udp,
                 Some(tcp),
                 Arc::new(Resolver(tables)),
-                DnsConfig {
-                    upstreams,
-                    forward: true,
-                },
+                self.dns_config(rec),
             )
             .map_err(err)?;
             running.dns = Some(server);
@@ -633,11 +618,13 @@ impl Engine {
                             .clone()
                     })?;
                     let addr = IpAddr::V4(ip);
-                    table.add(rec.name.trim_start_matches('/'), addr);
+                    let cname = rec.name.trim_start_matches('/');
+                    table.add(cname, addr);
                     table.add(&rec.id[..12], addr);
                     for a in &ep.aliases {
                         table.add(a, addr);
                     }
+                    table.set_reverse(addr, &format!("{cname}.{}", n.name));
                     tables.push(table);
                 }
             }
@@ -649,16 +636,12 @@ impl Engine {
                 )
                 .await
                 .map_err(err)?;
-                let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
                 running.dns = Some(
                     DnsServer::start(
                         udp,
                         Some(tcp),
                         Arc::new(Resolver(tables)),
-                        DnsConfig {
-                            upstreams: berth_network::dns::upstreams_from_resolv_conf(&host),
-                            forward: true,
-                        },
+                        self.dns_config(rec),
                     )
                     .map_err(err)?,
                 );
@@ -730,8 +713,85 @@ impl Engine {
 
     /// Rebuilds berth's nftables table from the networks and the running
     /// containers' published ports (blocking).
+    /// Also lets the bridges through a foreign forward chain that drops by
+    /// default: called when the set of bridges changes (daemon start,
+    /// network create and remove), not for every container.
     pub fn apply_firewall(&self) {
-        self.block_on_net(self.apply_firewall_async());
+        self.block_on_net(async {
+            self.apply_firewall_async().await;
+            let bridges: Vec<String> = self
+                .network_records()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.driver == "bridge")
+                .map(|n| n.device)
+                .collect();
+            self.sync_forward_accept(&bridges).await;
+        });
+    }
+
+    /// Hosts where iptables' `FORWARD` chain drops by default (as it does
+    /// once Docker has run) would drop everything berth routes, whatever
+    /// berth's own table says: like dockerd, berth then accepts its own
+    /// bridges' traffic at the top of that chain with rules tagged with its
+    /// table's name (its own table still isolates networks). The host's
+    /// policy is left as it is; the rules go with the last bridge. A drop
+    /// policy elsewhere is reported, not touched.
+    async fn sync_forward_accept(&self, bridges: &[String]) {
+        if !self.config.network.firewall {
+            return;
+        }
+        let fw = Firewall::host();
+        let tag = self.config.network.prefix.as_str();
+        let drops = match fw.forward_drop_chains(tag).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::debug!("looking for forward chains that drop: {e}");
+                return;
+            }
+        };
+        let iptables_drops = drops.iter().any(|c| c == "ip filter/FORWARD");
+        let wanted: &[String] = if iptables_drops { bridges } else { &[] };
+        match fw.iptables_accept_bridges(tag, wanted).await {
+            Ok(_) => {}
+            Err(e) if !wanted.is_empty() => tracing::warn!(
+                "iptables' FORWARD policy is DROP and berth could not accept its bridges there \
+                 ({e}); containers cannot reach beyond their bridge: install iptables or set \
+                 the policy to ACCEPT"
+            ),
+            Err(_) => {}
+        }
+        for c in drops.iter().filter(|c| *c != "ip filter/FORWARD") {
+            tracing::warn!(
+                "the nftables chain {c} drops forwarded packets by default: \
+                 traffic of berth's bridges may be dropped there"
+            );
+        }
+    }
+
+    /// Bridges named with berth's prefix that no network record owns: what
+    /// a crash between making a bridge and recording its network leaves.
+    /// Removed at daemon start.
+    pub(crate) fn remove_stale_bridges(&self) {
+        let prefix = self.config.network.prefix.clone();
+        let known: Vec<String> = self
+            .network_records()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| n.device)
+            .collect();
+        self.block_on_net(async move {
+            let Ok(nl) = Netlink::host() else { return };
+            let Ok(stale) = nl.stale_links(&[prefix.as_str()]).await else {
+                return;
+            };
+            for l in stale {
+                if l.kind.as_deref() == Some("bridge") && !known.contains(&l.name) {
+                    tracing::info!("removing stale bridge {}", l.name);
+                    let _ = nl.delete_link(&l.name).await;
+                }
+            }
+        });
     }
 
     /// Runs network work to its end from synchronous code, wherever it is
@@ -812,6 +872,7 @@ impl Engine {
         self.block_on_net(async {
             if firewall {
                 let _ = Firewall::host().remove(&table).await;
+                self.sync_forward_accept(&[]).await;
             }
             if let Ok(nl) = Netlink::host() {
                 for b in bridges {
@@ -985,18 +1046,38 @@ impl Engine {
         )
         .await
         .map_err(err)?;
-        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let server = DnsServer::start(
             udp,
             Some(tcp),
             Arc::new(Resolver(tables)),
-            DnsConfig {
-                upstreams: berth_network::dns::upstreams_from_resolv_conf(&host),
-                forward: true,
-            },
+            self.dns_config(rec),
         )
         .map_err(err)?;
         Ok(Some(server))
+    }
+
+    /// How a container's embedded DNS server forwards names it does not
+    /// know: to the container's `--dns` servers, else the host's (loopback
+    /// resolvers left out); not at all when every network the container is
+    /// on is `--internal`, as Docker does.
+    fn dns_config(&self, rec: &ContainerRecord) -> DnsConfig {
+        let dns: Vec<SocketAddr> = strings(rec.host_config.get("Dns"))
+            .iter()
+            .filter_map(|s| s.parse::<IpAddr>().ok())
+            .map(|ip| SocketAddr::new(ip, 53))
+            .collect();
+        let upstreams = if dns.is_empty() {
+            let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            berth_network::dns::upstreams_from_resolv_conf(&host)
+        } else {
+            dns
+        };
+        let forward = rec.endpoints.values().any(|ep| {
+            self.resolve_network(&ep.network_id)
+                .map(|n| !n.internal)
+                .unwrap_or(false)
+        });
+        DnsConfig { upstreams, forward }
     }
 
     /// Rewrites a running container's /etc/hosts in place (it is

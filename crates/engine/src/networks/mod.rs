@@ -232,8 +232,15 @@ impl Engine {
                         aux_addresses: BTreeMap::new(),
                     });
                 } else if let Some(fixed) = &self.config.network.fixed_cidr {
+                    // As dockerd: without --bip, the bridge's subnet is the
+                    // network of --fixed-cidr.
+                    let net: ipnet::Ipv4Net = fixed.parse().map_err(|_| {
+                        EngineError::invalid(format!(
+                            "invalid --fixed-cidr {fixed}: want ADDRESS/PREFIX"
+                        ))
+                    })?;
                     ipam.push(IpamConfig {
-                        subnet: None,
+                        subnet: Some(net.trunc().to_string()),
                         ip_range: Some(fixed.clone()),
                         gateway: None,
                         aux_addresses: BTreeMap::new(),
@@ -459,6 +466,9 @@ impl Engine {
             body["Internal"].as_bool() == Some(true),
             body["Attachable"].as_bool() == Some(true),
         )?;
+        if rec.driver == "bridge" {
+            self.apply_firewall();
+        }
         self.network_event(&rec, "create", &[]);
         Ok((rec.id, String::new()))
     }
