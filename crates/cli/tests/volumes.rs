@@ -372,3 +372,50 @@ fn symlink_escape_read_only_tmpfs_and_volumes_from() {
     assert_eq!(mounts.trim(), "volume shared /shared true");
     ok(&d.berth(&["rm", "holder"]));
 }
+
+/// A volume with mount options (tmpfs here) is mounted while any container
+/// uses it: two users, a daemon crash and restart between, a start that
+/// fails, and the mount goes only with its last user.
+#[test]
+fn mounted_volumes_are_counted_across_a_daemon_crash() {
+    let mut d = setup();
+    ok(&d.berth(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "-o",
+        "o=size=2m",
+        "shm",
+    ]));
+    let data = d.data_root().join("volumes/shm/_data");
+    let mounted = || !mounts_with(&format!(" {} ", data.display())).is_empty();
+    for name in ["one", "two"] {
+        ok(&d.berth(&[
+            "run", "-d", "--name", name, "-v", "shm:/s", "busybox", "sleep", "300",
+        ]));
+    }
+    ok(&d.berth(&["exec", "one", "sh", "-c", "echo kept > /s/f"]));
+    assert!(mounted());
+    d.kill9();
+    d.spawn().unwrap();
+    // A start that fails after the volume was mounted (its bind source
+    // vanished since create) takes nothing from the others.
+    let gone = d.data_root().join("gone-src");
+    std::fs::create_dir_all(&gone).unwrap();
+    let mount = format!("type=bind,src={},dst=/x", gone.display());
+    ok(&d.berth(&[
+        "create", "--name", "bad", "-v", "shm:/s", "--mount", &mount, "busybox", "true",
+    ]));
+    std::fs::remove_dir(&gone).unwrap();
+    fails(&d.berth(&["start", "bad"]));
+    ok(&d.berth(&["stop", "-t", "0", "one"]));
+    assert!(mounted(), "the volume stays mounted for its other user");
+    assert_eq!(ok(&d.berth(&["exec", "two", "cat", "/s/f"])).trim(), "kept");
+    ok(&d.berth(&["stop", "-t", "0", "two"]));
+    assert!(!mounted(), "the last user's stop unmounts the volume");
+    ok(&d.berth(&["rm", "one", "two", "bad"]));
+    ok(&d.berth(&["volume", "rm", "shm"]));
+}

@@ -86,6 +86,9 @@ pub struct Engine {
     pub(crate) network_lock: Mutex<()>,
     /// Exec instances (in memory, as Docker keeps them).
     execs: Mutex<HashMap<String, containers::exec::ExecRecord>>,
+    /// The volumes each running container holds mounted (released once, at
+    /// its stop, whatever part of a start failed).
+    pub(crate) volume_holds: Mutex<HashMap<String, Vec<String>>>,
     /// Set when the daemon is shutting down: monitors whose connections
     /// the runtime closes must not take that for a container's exit.
     closing: std::sync::atomic::AtomicBool,
@@ -137,6 +140,7 @@ impl Engine {
             container_lock: Mutex::new(()),
             watches: Mutex::new(HashMap::new()),
             attach_pending: Mutex::new(HashMap::new()),
+            volume_holds: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             execs: Mutex::new(HashMap::new()),
             volumes,

@@ -289,6 +289,7 @@ impl Engine {
             let (source, is_file) = match mp.kind.as_str() {
                 "volume" => {
                     let data = self.volumes.mount(&mp.name).map_err(verr)?;
+                    self.hold_volume(&rec.id, &mp.name);
                     if mp.copy_data {
                         // Only an empty volume is filled, once.
                         let _ = berth_volumes::copy_up_in_root(rootfs, &mp.destination, &data)
@@ -369,10 +370,38 @@ impl Engine {
 
     /// At stop: volumes released (those with mount options unmounted when
     /// their last user goes).
+    /// Only what this container's start mounted is released, once: a start
+    /// that failed half-way, or a second call, takes nothing from the
+    /// volume's other users.
     pub(crate) fn release_mounts(&self, rec: &ContainerRecord) {
+        let held = self
+            .volume_holds
+            .lock()
+            .ok()
+            .and_then(|mut h| h.remove(&rec.id))
+            .unwrap_or_default();
+        for name in held {
+            if self.volumes.unmount(&name).is_ok() {
+                self.volume_event(&name, "unmount", &[("container", rec.id.clone())]);
+            }
+        }
+    }
+
+    /// Records that container `id` holds volume `name` mounted.
+    fn hold_volume(&self, id: &str, name: &str) {
+        if let Ok(mut h) = self.volume_holds.lock() {
+            h.entry(id.to_string()).or_default().push(name.to_string());
+        }
+    }
+
+    /// After a daemon restart, for a container that kept running: its
+    /// volumes count it as a user again (their mounts are still in place),
+    /// so a volume shared with another container is not unmounted under
+    /// it, and its own stop unmounts what it used.
+    pub(crate) fn restore_mounts(&self, rec: &ContainerRecord) {
         for mp in rec.mounts.iter().filter(|m| m.kind == "volume") {
-            if self.volumes.unmount(&mp.name).is_ok() {
-                self.volume_event(&mp.name, "unmount", &[("container", rec.id.clone())]);
+            if self.volumes.live_restore(&mp.name).is_ok() {
+                self.hold_volume(&rec.id, &mp.name);
             }
         }
     }

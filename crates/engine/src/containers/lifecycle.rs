@@ -753,6 +753,7 @@ impl Engine {
                         &rec.id[..12]
                     );
                     self.restore_endpoints(&rec);
+                    self.restore_mounts(&rec);
                     self.spawn_monitor(&rec.id);
                     self.spawn_health(&rec.id);
                     continue;
