@@ -165,6 +165,14 @@ fn exec_with_a_terminal_and_without() {
         assert_eq!(text(&out.stdout), "out\n", "{who}");
         assert_eq!(text(&out.stderr), "err\n", "{who}");
     }
+    // The output ends well before the process: the exit code still counts.
+    let late = "exec >&- 2>&-; sleep 1.5; exit 4";
+    for (out, who) in [
+        (d.berth(&["exec", "web", "sh", "-c", late]), "berth"),
+        (d.docker(&["exec", "web", "sh", "-c", late]), "docker"),
+    ] {
+        assert_eq!(out.status.code(), Some(4), "{who}");
+    }
     let out = d.berth_stdin(&["exec", "-i", "web", "cat"], b"piped through\n");
     assert_eq!(ok(&out), "piped through\n");
     let out = d.docker_stdin(&["exec", "-i", "web", "wc", "-c"], &vec![b'x'; 300_000]);

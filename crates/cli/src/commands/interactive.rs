@@ -404,8 +404,10 @@ pub async fn exec(client: &Client, a: &ExecArgs) -> Result<ExitCode, CmdError> {
     if session == Session::Detached {
         return Ok(ExitCode::SUCCESS);
     }
-    // The exit code, once the daemon has recorded it.
-    for _ in 0..200 {
+    // The exit code, once the daemon has recorded it (the stream can end
+    // before the process does, when it closes its output early).
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
         let v = client
             .get_json(&format!("/exec/{id}/json"))
             .await
@@ -415,9 +417,9 @@ pub async fn exec(client: &Client, a: &ExecArgs) -> Result<ExitCode, CmdError> {
                 return Ok(ExitCode::from(code.clamp(0, 255) as u8));
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_millis(200));
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `attach`.
