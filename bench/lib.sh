@@ -29,7 +29,7 @@ start_berth() {
   mkdir -p "$work/berth"; echo '{}' > "$work/berth/daemon.json"
   "$BERTH" daemon --data-root "$work/berth/data" --exec-root "$work/berth/run" -H "unix://$work/berth/sock" \
     --pidfile "$work/berth/pid" --config-file "$work/berth/daemon.json" --net-prefix "${BENCH_NET_PREFIX:-bb}" \
-    --allowed-registry 127.0.0.1 "$@" 2>"$work/berth/log" &
+    --allowed-registry 127.0.0.1 "$@" 2>"${BERTH_LOG:-$work/berth/log}" &
   bpid=$!; pids+=("$bpid")
   for _ in $(seq 1 100); do [ -S "$work/berth/sock" ] && break; sleep 0.05; done
   B=("$BERTH" -H "unix://$work/berth/sock")

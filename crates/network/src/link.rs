@@ -24,11 +24,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use netlink_packet_route::link::{
-    LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, MacVlanMode,
+    InfoData, InfoVeth, LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage, MacVlanMode,
 };
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteType};
 use rtnetlink::{
-    Handle, LinkBridge, LinkBridgePort, LinkMacVlan, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkBridgePort, LinkMacVlan, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    RouteMessageBuilder,
 };
 
 use crate::{netns, Error, Result};
@@ -481,25 +482,10 @@ impl Netlink {
             .map_err(|e| Error::netlink(format!("creating veth pair {name}/{peer}"), e))
     }
 
-    async fn move_to_netns(&self, name: &str, ns: &Path) -> Result<()> {
-        let index = self.index_of(name).await?;
-        let file = std::fs::File::open(ns)
-            .map_err(|e| Error::io(format!("opening network namespace {}", ns.display()), e))?;
-        self.handle
-            .link()
-            .set(
-                LinkUnspec::new_with_index(index)
-                    .setns_by_fd(file.as_raw_fd())
-                    .build(),
-            )
-            .execute()
-            .await
-            .map_err(|e| Error::netlink(format!("moving {name} into {}", ns.display()), e))
-    }
-
     /// Connects a container to a bridge: creates the veth pair
-    /// `host_ifname` / temporary peer, enslaves and raises the host end,
-    /// moves the peer into the namespace at `ns` and configures it there
+    /// `host_ifname` / temporary peer with the peer made right in the
+    /// namespace at `ns`, enslaves and raises the host end, and configures
+    /// the peer there
     /// (see [`configure_endpoint`]). On failure nothing is left behind.
     /// Returns the container interface's MAC.
     pub async fn attach_veth(
@@ -514,7 +500,32 @@ impl Netlink {
         validate_ifname(&cfg.ifname)?;
         let bridge_index = self.index_of(bridge).await?;
         let peer = temp_ifname("bt");
-        self.create_veth(host_ifname, &peer).await?;
+        // The peer is born in the container's namespace: moving a link
+        // between namespaces waits for an RCU grace period (10-30 ms here).
+        let file = std::fs::File::open(ns)
+            .map_err(|e| Error::io(format!("opening network namespace {}", ns.display()), e))?;
+        let peer_msg = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(peer.clone())
+            .setns_by_fd(file.as_raw_fd())
+            .build();
+        self.handle
+            .link()
+            .add(
+                LinkVeth::new(host_ifname, &peer)
+                    .set_info_data(InfoData::Veth(InfoVeth::Peer(peer_msg)))
+                    .build(),
+            )
+            .execute()
+            .await
+            .map_err(|e| {
+                Error::netlink(
+                    format!(
+                        "creating veth pair {host_ifname}/{peer} into {}",
+                        ns.display()
+                    ),
+                    e,
+                )
+            })?;
         let result = async {
             let host_index = self.index_of(host_ifname).await?;
             let mut set = LinkUnspec::new_with_index(host_index).controller(bridge_index);
@@ -532,7 +543,6 @@ impl Netlink {
             if cfg.hairpin {
                 self.set_hairpin(host_ifname, true).await?;
             }
-            self.move_to_netns(&peer, ns).await?;
             configure_endpoint(ns, &peer, cfg).await
         }
         .await;
@@ -544,7 +554,7 @@ impl Netlink {
     }
 
     /// Gives a container a macvlan interface (mode bridge) on the host
-    /// interface `parent`, moved into the namespace at `ns` and configured
+    /// interface `parent`, made in the namespace at `ns` and configured
     /// there. On failure nothing is left behind. Returns its MAC.
     pub async fn attach_macvlan(
         &self,
@@ -556,7 +566,11 @@ impl Netlink {
         validate_ifname(&cfg.ifname)?;
         let parent_index = self.index_of(parent).await?;
         let tmp = temp_ifname("bm");
-        let mut b = LinkMacVlan::new(&tmp, parent_index, MacVlanMode::Bridge);
+        // Made right in the namespace (a move would wait for RCU).
+        let file = std::fs::File::open(ns)
+            .map_err(|e| Error::io(format!("opening network namespace {}", ns.display()), e))?;
+        let mut b =
+            LinkMacVlan::new(&tmp, parent_index, MacVlanMode::Bridge).setns_by_fd(file.as_raw_fd());
         if let Some(mtu) = cfg.mtu {
             b = b.mtu(mtu);
         }
@@ -566,10 +580,6 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| Error::netlink(format!("creating a macvlan device on {parent}"), e))?;
-        if let Err(e) = self.move_to_netns(&tmp, ns).await {
-            let _ = self.delete_link(&tmp).await;
-            return Err(e);
-        }
         match configure_endpoint(ns, &tmp, cfg).await {
             Ok(mac) => Ok(mac),
             Err(e) => {

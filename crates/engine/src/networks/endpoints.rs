@@ -811,6 +811,7 @@ impl Engine {
         if !self.config.network.firewall {
             return;
         }
+        let mut applied = self.net.applied_rules.lock().await;
         let mut rs = Ruleset::new(self.config.network.prefix.clone());
         rs.userland_proxy = self.config.network.userland_proxy;
         for n in self.network_records().unwrap_or_default() {
@@ -843,10 +844,25 @@ impl Engine {
         let fw = Firewall::host();
         if rs.networks.is_empty() {
             let _ = fw.remove(&rs.table).await;
+            *applied = None;
             return;
         }
-        if let Err(e) = fw.apply(&rs).await {
-            tracing::warn!("updating berth's nftables table: {e}");
+        let script = match rs.render() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("making berth's nftables table: {e}");
+                return;
+            }
+        };
+        if applied.as_deref() == Some(script.as_str()) {
+            return;
+        }
+        match fw.apply(&rs).await {
+            Ok(()) => *applied = Some(script),
+            Err(e) => {
+                *applied = None;
+                tracing::warn!("updating berth's nftables table: {e}");
+            }
         }
     }
 
@@ -872,6 +888,7 @@ impl Engine {
         self.block_on_net(async {
             if firewall {
                 let _ = Firewall::host().remove(&table).await;
+                *self.net.applied_rules.lock().await = None;
                 self.sync_forward_accept(&[]).await;
             }
             if let Ok(nl) = Netlink::host() {

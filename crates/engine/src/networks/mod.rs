@@ -104,6 +104,10 @@ impl NetworkRecord {
 #[derive(Default)]
 pub struct NetState {
     pub(crate) inner: Mutex<NetInner>,
+    /// The nftables script last applied to berth's table (held while a new
+    /// one is made and applied, so updates never cross): a container that
+    /// changes nothing in the table costs no `nft` run.
+    pub(crate) applied_rules: tokio::sync::Mutex<Option<String>>,
 }
 
 /// The state behind [`NetState`]'s lock.

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Benchmark (issue 5): the start latency a bridge network adds (`run --rm`
+# on bridge vs none, medians of RUNS), and HTTP requests/s to a busybox
+# httpd through a published port on 127.0.0.1, straight to the container's
+# address on the bridge this benchmark's daemon made, and on the host path
+# (--network host); dockerd's published port beside when docker.io is
+# installed. Load: ab (apache2-utils), REQS requests, CONC at a time, each
+# figure the median of 3 runs. Traffic stays on this machine.
+# Usage: bench/network.sh [RUNS]   (as root; builds berth in release mode)
+. "$(dirname "$0")/lib.sh"
+RUNS=${1:-20}
+REQS=${REQS:-5000}
+CONC=${CONC:-8}
+command -v ab >/dev/null || { echo "needs ab: apt-get install apache2-utils" >&2; exit 1; }
+had_docker0=$(ip link show docker0 >/dev/null 2>&1 && echo yes || echo no)
+# berth's bridges from a pool of their own: dockerd does not look past a
+# bridge that is down when it picks 172.17.0.0/16 for docker0.
+start_berth --default-address-pool base=10.213.0.0/16,size=24
+# dockerd on its own bridge but without touching the host's iptables: from
+# 127.0.0.1 its published ports go through docker-proxy either way.
+start_docker --iptables=false --ip6tables=false
+net_cleanup() {
+  bench_cleanup
+  [ "$had_docker0" = no ] && ip link del docker0 2>/dev/null || true
+}
+trap net_cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# rps URL -> median requests/s of 3 ab runs.
+rps() {
+  local r=()
+  ab -q -n 200 -c "$CONC" "$1" >/dev/null 2>&1 || true
+  for _ in 1 2 3; do
+    r+=("$(ab -q -n "$REQS" -c "$CONC" "$1" 2>/dev/null | awk '/^Requests per second/ {print $4}')")
+  done
+  printf '%s\n' "${r[@]}" | median
+}
+wait_http() { for _ in $(seq 1 100); do ab -q -n 1 "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
+httpd='mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'
+host_httpd() { echo "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 127.0.0.1:$1 -h /www"; }
+
+# latency CLI... -> "bridge_ms none_ms"
+latency() {
+  local cli=("$@") br=() no=()
+  "${cli[@]}" run --rm busybox true; "${cli[@]}" run --rm --network none busybox true
+  for _ in $(seq 1 "$RUNS"); do
+    t0=$(now); "${cli[@]}" run --rm busybox true; t1=$(now); br+=("$(ms "$t0" "$t1")")
+    t0=$(now); "${cli[@]}" run --rm --network none busybox true; t1=$(now); no+=("$(ms "$t0" "$t1")")
+  done
+  echo "$(printf '%s\n' "${br[@]}" | median) $(printf '%s\n' "${no[@]}" | median)"
+}
+
+# http CLI... -> "published direct host"
+http() {
+  local cli=("$@") p hp
+  p=$(free_port)
+  "${cli[@]}" run -d --name web -p "127.0.0.1:$p:80" busybox sh -c "$httpd" >/dev/null
+  wait_http "http://127.0.0.1:$p/"
+  local published direct host ip
+  published=$(rps "http://127.0.0.1:$p/")
+  ip=$("${cli[@]}" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' web)
+  direct=-
+  # Only an address on the bridge this daemon made: check the route first.
+  if [ -n "$ip" ] && ip route get "$ip" | grep -qv ' via '; then
+    wait_http "http://$ip/" && direct=$(rps "http://$ip/")
+  fi
+  "${cli[@]}" rm -f web >/dev/null
+  hp=$(free_port)
+  "${cli[@]}" run -d --name hostweb --network host busybox sh -c "$(host_httpd "$hp")" >/dev/null
+  wait_http "http://127.0.0.1:$hp/"
+  host=$(rps "http://127.0.0.1:$hp/")
+  "${cli[@]}" rm -f hostweb >/dev/null
+  echo "$published $direct $host"
+}
+
+read -r b_br b_no < <(latency "${B[@]}")
+read -r b_pub b_dir b_host < <(http "${B[@]}")
+d_br=- d_no=- d_pub=- d_dir=- d_host=-
+if [ ${#D[@]} -gt 0 ]; then
+  read -r d_br d_no < <(latency "${D[@]}")
+  read -r d_pub d_dir d_host < <(http "${D[@]}")
+fi
+printf '%-44s %10s %10s\n' "" berth docker
+printf '%-44s %10s %10s\n' "run --rm true on bridge (median ms)" "$b_br" "$d_br"
+printf '%-44s %10s %10s\n' "run --rm true on none (median ms)" "$b_no" "$d_no"
+printf '%-44s %10s %10s\n' "HTTP req/s via published 127.0.0.1 port" "$b_pub" "$d_pub"
+printf '%-44s %10s %10s\n' "HTTP req/s to the container's address" "$b_dir" "$d_dir"
+printf '%-44s %10s %10s\n' "HTTP req/s on the host path (--network host)" "$b_host" "$d_host"
+python3 - "$b_br" "$b_no" "$b_pub" "$b_host" <<'PY'
+import sys
+br, no, pub, host = sys.argv[1:]
+try:
+    print(f"berth: bridge adds {float(br)-float(no):.1f} ms; published port = {100*float(pub)/float(host):.0f}% of the host path")
+except ValueError:
+    pass
+PY
