@@ -3,7 +3,7 @@
 # Debian packages only. Safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(busybox-static tini nftables iproute2 libseccomp-dev pkg-config gcc make tar ca-certificates python3 procps docker-registry openssl docker-compose)
+pkgs=(busybox-static tini nftables iproute2 libseccomp-dev pkg-config gcc make tar ca-certificates python3 procps docker-registry openssl docker-compose skopeo podman docker.io)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
