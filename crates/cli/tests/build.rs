@@ -646,8 +646,15 @@ fn serve_once(body: &'static [u8]) -> (String, std::thread::JoinHandle<()>) {
         l.set_nonblocking(false).unwrap();
         if let Ok((mut s, _)) = l.accept() {
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            // The whole request first, as a real server reads it.
+            let mut req = Vec::new();
             let mut buf = [0u8; 4096];
-            let _ = s.read(&mut buf);
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = write!(
                 s,
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

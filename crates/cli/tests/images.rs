@@ -5,6 +5,7 @@
 mod common;
 
 use std::io::Read;
+use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
@@ -223,6 +224,76 @@ fn rmi_rules_and_prune() {
     assert!(out.contains(&format!("deleted: {new}")), "{out}");
     assert_eq!(ok(&d.berth(&["images", "-q"])).trim(), "");
     assert_eq!(d.stored_files(), (0, 0, 0));
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// `before`/`since` list filters and `prune -a` with `until` and labels,
+/// through both CLIs (creation times are whole seconds: images a second
+/// apart).
+#[test]
+fn time_and_label_filters_list_and_prune() {
+    let d = Daemon::start();
+    let old = d.import_busybox("old:1", &["LABEL keep=no"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    let mid = d.import_busybox("mid:1", &["LABEL keep=yes"]);
+    let cut = now_secs();
+    std::thread::sleep(Duration::from_millis(1100));
+    let new = d.import_busybox("new:1", &["LABEL keep=no"]);
+    let ids = |out: String| {
+        let mut v: Vec<String> = out.lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    for (who, out) in [
+        (
+            "berth",
+            d.berth(&["images", "-q", "--no-trunc", "--filter", "before=mid:1"]),
+        ),
+        (
+            "docker",
+            d.docker(&["images", "-q", "--no-trunc", "--filter", "before=mid:1"]),
+        ),
+    ] {
+        assert_eq!(ids(ok(&out)), vec![old.clone()], "{who} before=");
+    }
+    for (who, out) in [
+        (
+            "berth",
+            d.berth(&["images", "-q", "--no-trunc", "--filter", "since=mid:1"]),
+        ),
+        (
+            "docker",
+            d.docker(&["images", "-q", "--no-trunc", "--filter", "since=mid:1"]),
+        ),
+    ] {
+        assert_eq!(ids(ok(&out)), vec![new.clone()], "{who} since=");
+    }
+    let err = fails(&d.berth(&["images", "--filter", "before=ghost:1"]));
+    assert!(err.contains("No such image: ghost:1"), "{err}");
+    // prune -a keeps what the filters spare: newer than `until`, or
+    // labelled keep=yes.
+    let until = format!("until={cut}");
+    let out = ok(&d.docker(&["image", "prune", "-a", "-f", "--filter", &until]));
+    assert!(out.contains(&format!("deleted: {old}")), "{out}");
+    assert!(!out.contains(&new) && !out.contains(&mid), "{out}");
+    let out = ok(&d.berth(&["image", "prune", "-a", "-f", "--filter", "label!=keep=yes"]));
+    assert!(out.contains(&format!("deleted: {new}")), "{out}");
+    assert_eq!(
+        ids(ok(&d.berth(&["images", "-q", "--no-trunc"]))),
+        vec![mid.clone()]
+    );
+    let err = fails(&d.berth(&["image", "prune", "-a", "-f", "--filter", "until=soon"]));
+    assert!(err.contains("invalid filter 'until=soon'"), "{err}");
+    assert_eq!(
+        ids(ok(&d.berth(&["images", "-q", "--no-trunc"]))),
+        vec![mid]
+    );
 }
 
 #[test]

@@ -773,10 +773,11 @@ fn http_get(url: &str, dest: &Path) -> std::io::Result<String> {
             .ok_or_else(|| std::io::Error::other(format!("cannot resolve {hostport}")))?;
         let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(30))?;
         s.set_read_timeout(Some(Duration::from_secs(120)))?;
-        write!(
-            s,
+        // One write: a server may answer (and close) after the first segment.
+        let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: berth-builder\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        )?;
+        );
+        s.write_all(request.as_bytes())?;
         let mut r = BufReader::new(s);
         let mut status = String::new();
         r.read_line(&mut status)?;

@@ -79,7 +79,7 @@ pub struct ImageFilters {
     pub before: Option<String>,
     /// `since=IMAGE`.
     pub since: Option<String>,
-    /// `until=TIMESTAMP` (unix seconds).
+    /// `until=TIMESTAMP` (unix seconds): images created before it.
     pub until: Option<i64>,
 }
 
@@ -420,7 +420,7 @@ impl Engine {
             if before.is_some_and(|b| created >= b) || since.is_some_and(|s| created <= s) {
                 continue;
             }
-            if filters.until.is_some_and(|u| created > u) {
+            if filters.until.is_some_and(|u| created >= u) {
                 continue;
             }
             let labels = config_labels(&cfg);
