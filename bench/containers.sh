@@ -97,4 +97,4 @@ printf '%-40s %12s %12s\n' "daemon RSS idle (MB)" "$(mb "$b_idle")" "$(mb "$d_id
 printf '%-40s %12s %12s\n' "daemon RSS with $N containers (MB)" "$(mb "$b_rss")" "$(mb "$d_rss")"
 printf '%-40s %12s %12s\n' "per-container shim RSS (MB)" "$(mb "${b_shim_rss:-0}")" "$(mb "${d_shim_rss:--}")"
 printf '%-40s %12s %12s\n' "per-container shim PSS (MB)" "$(mb "${b_shim_pss:-0}")" "$(mb "${d_shim_pss:--}")"
-echo "exec latency: exec lands with the interactive-containers issue"
+echo "exec latency (exec c true): bench/interactive.sh"

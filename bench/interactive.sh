@@ -22,7 +22,7 @@ bench() {
   t1=$(now)
   local pipe_mbs
   pipe_mbs=$(python3 -c "print(f'{$SIZE_MB/($t1-$t0):.0f}')")
-  "${cli[@]}" run --name lg --network none busybox sh -c "head -c $((SIZE_MB/4))M /dev/zero | tr '\\0' 'x' | fold -w 1000" >/dev/null
+  "${cli[@]}" run --name lg --network none busybox sh -c "head -c $((SIZE_MB/4*1048576)) /dev/zero | tr '\\0' 'x' | fold -w 1000" >/dev/null
   t0=$(now); "${cli[@]}" logs lg > /dev/null; t1=$(now)
   local logs_mbs
   logs_mbs=$(python3 -c "print(f'{($SIZE_MB/4)/($t1-$t0):.0f}')")

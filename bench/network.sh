@@ -39,15 +39,23 @@ wait_http() { for _ in $(seq 1 100); do ab -q -n 1 "$1" >/dev/null 2>&1 && retur
 httpd='mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'
 host_httpd() { echo "mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 127.0.0.1:$1 -h /www"; }
 
-# latency CLI... -> "bridge_ms none_ms"
+# latency CLI... -> "bridge_run none_run bridge_start none_start" (ms): the
+# whole `run --rm` (setup and teardown), and `start` alone (setup).
 latency() {
-  local cli=("$@") br=() no=()
+  local cli=("$@") br=() no=() bs=() ns=() id
   "${cli[@]}" run --rm busybox true; "${cli[@]}" run --rm --network none busybox true
   for _ in $(seq 1 "$RUNS"); do
     t0=$(now); "${cli[@]}" run --rm busybox true; t1=$(now); br+=("$(ms "$t0" "$t1")")
     t0=$(now); "${cli[@]}" run --rm --network none busybox true; t1=$(now); no+=("$(ms "$t0" "$t1")")
+    for net in bridge none; do
+      id=$("${cli[@]}" create --network "$net" busybox sleep 100)
+      t0=$(now); "${cli[@]}" start "$id" >/dev/null; t1=$(now)
+      if [ "$net" = bridge ]; then bs+=("$(ms "$t0" "$t1")"); else ns+=("$(ms "$t0" "$t1")"); fi
+      "${cli[@]}" rm -f "$id" >/dev/null
+    done
   done
-  echo "$(printf '%s\n' "${br[@]}" | median) $(printf '%s\n' "${no[@]}" | median)"
+  echo "$(printf '%s\n' "${br[@]}" | median) $(printf '%s\n' "${no[@]}" | median)" \
+       "$(printf '%s\n' "${bs[@]}" | median) $(printf '%s\n' "${ns[@]}" | median)"
 }
 
 # http CLI... -> "published direct host"
@@ -73,24 +81,27 @@ http() {
   echo "$published $direct $host"
 }
 
-read -r b_br b_no < <(latency "${B[@]}")
+read -r b_br b_no b_bs b_ns < <(latency "${B[@]}")
 read -r b_pub b_dir b_host < <(http "${B[@]}")
-d_br=- d_no=- d_pub=- d_dir=- d_host=-
+d_br=- d_no=- d_bs=- d_ns=- d_pub=- d_dir=- d_host=-
 if [ ${#D[@]} -gt 0 ]; then
-  read -r d_br d_no < <(latency "${D[@]}")
+  read -r d_br d_no d_bs d_ns < <(latency "${D[@]}")
   read -r d_pub d_dir d_host < <(http "${D[@]}")
 fi
 printf '%-44s %10s %10s\n' "" berth docker
 printf '%-44s %10s %10s\n' "run --rm true on bridge (median ms)" "$b_br" "$d_br"
 printf '%-44s %10s %10s\n' "run --rm true on none (median ms)" "$b_no" "$d_no"
+printf '%-44s %10s %10s\n' "start on bridge (median ms)" "$b_bs" "$d_bs"
+printf '%-44s %10s %10s\n' "start on none (median ms)" "$b_ns" "$d_ns"
 printf '%-44s %10s %10s\n' "HTTP req/s via published 127.0.0.1 port" "$b_pub" "$d_pub"
 printf '%-44s %10s %10s\n' "HTTP req/s to the container's address" "$b_dir" "$d_dir"
 printf '%-44s %10s %10s\n' "HTTP req/s on the host path (--network host)" "$b_host" "$d_host"
-python3 - "$b_br" "$b_no" "$b_pub" "$b_host" <<'PY'
+python3 - "$b_br" "$b_no" "$b_bs" "$b_ns" "$b_pub" "$b_host" <<'PY'
 import sys
-br, no, pub, host = sys.argv[1:]
+br, no, bs, ns, pub, host = sys.argv[1:]
 try:
-    print(f"berth: bridge adds {float(br)-float(no):.1f} ms; published port = {100*float(pub)/float(host):.0f}% of the host path")
+    print(f"berth: a bridge adds {float(bs)-float(ns):.1f} ms to start, {float(br)-float(no):.1f} ms to run --rm; "
+          f"published port = {100*float(pub)/float(host):.0f}% of the host path")
 except ValueError:
     pass
 PY

@@ -42,9 +42,10 @@ bench_in() {
 
 hw=() hr=()
 for _ in $(seq 1 "$RUNS"); do
-  hw+=("$(dd_mbs dd if=/dev/zero of="$work/hostfile" bs=1M count="$SIZE_MB" conv=fsync)")
+  # busybox's dd, the one the containers run.
+  hw+=("$(dd_mbs busybox dd if=/dev/zero of="$work/hostfile" bs=1M count="$SIZE_MB" conv=fsync)")
   drop_caches
-  hr+=("$(dd_mbs dd if="$work/hostfile" of=/dev/null bs=1M)")
+  hr+=("$(dd_mbs busybox dd if="$work/hostfile" of=/dev/null bs=1M)")
   rm -f "$work/hostfile"
 done
 h_w=$(printf '%s\n' "${hw[@]}" | median); h_r=$(printf '%s\n' "${hr[@]}" | median)

@@ -802,6 +802,18 @@ RUN ls /cache /scratch 2>&1 | head -2 || true
     assert!(!hist.contains("proxy.example"), "{hist}");
     let again = ok(&d.berth(&["build", "--no-cache", "-t", "runs", &c.s()]));
     assert!(again.contains("cache lines: 2\n"), "{again}");
+    // The bind mount's source is part of the step's cache key: unchanged,
+    // everything is cached; changed, that RUN (and what follows) runs again.
+    let cached = ok(&d.berth(&["build", "-t", "runs", &c.s()]));
+    assert!(steps_cached(&cached).iter().all(|c| *c), "{cached}");
+    c.write("data/in.txt", "changed in context\n");
+    let changed = ok(&d.berth(&["build", "-t", "runs", &c.s()]));
+    assert!(changed.contains("changed in context\n"), "{changed}");
+    assert_eq!(
+        steps_cached(&changed),
+        vec![true, true, true, true, true, false, false, false, false],
+        "{changed}"
+    );
     // Mount points made for the step do not hold the mounted content.
     let ls = ok(&d.berth(&[
         "run",

@@ -308,9 +308,23 @@ fn distribution_interop_and_a_push_cut_by_a_crash() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(150));
+    // Kill it once layer data is arriving (an upload session holds bytes).
+    let uploading = || {
+        std::fs::read_dir(store.join("uploads"))
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| std::fs::metadata(e.path().join("data")).is_ok_and(|m| m.len() > 0))
+            })
+            .unwrap_or(false)
+    };
+    let start = std::time::Instant::now();
+    while !uploading() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(uploading(), "the push never started uploading");
     drop(reg);
-    let _ = push.wait();
+    let cut = push.wait().unwrap();
+    assert!(!cut.success(), "the push survived its registry's death");
     let reg = berth_registry(&store, port, &[]);
     let out = ok(&d.berth(&["push", &name]));
     assert!(out.contains("digest: sha256:"), "{out}");

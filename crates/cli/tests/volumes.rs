@@ -8,6 +8,7 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -418,4 +419,172 @@ fn mounted_volumes_are_counted_across_a_daemon_crash() {
     assert!(!mounted(), "the last user's stop unmounts the volume");
     ok(&d.berth(&["rm", "one", "two", "bad"]));
     ok(&d.berth(&["volume", "rm", "shm"]));
+}
+
+/// `bind-propagation=rshared`: a mount made inside the container under a
+/// shared bind shows on the host, as with Docker; the default (rprivate)
+/// keeps it inside.
+#[test]
+fn bind_propagation_reaches_the_host_when_shared() {
+    let d = setup();
+    let base = d.data_root().join("prop-src");
+    std::fs::create_dir_all(base.join("sub")).unwrap();
+    let b = base.display().to_string();
+    // A mount of its own, private first: refused at start, as Docker
+    // refuses it; then shared (what `rshared` needs).
+    let mount = |args: &[&str]| {
+        assert!(Command::new("mount").args(args).status().unwrap().success());
+    };
+    mount(&["--bind", &b, &b]);
+    mount(&["--make-private", &b]);
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=bind,src={b},dst=/m,bind-propagation=rshared"),
+        "busybox",
+        "true",
+    ]);
+    let err = fails(&out);
+    assert!(err.contains("but it is not a shared mount"), "{err}");
+    mount(&["--make-shared", &b]);
+    let sub = format!("{b}/sub");
+    let seen_on_host = || !mounts_with(&format!(" {sub} ")).is_empty();
+    for (prop, expect) in [("rshared", true), ("rprivate", false)] {
+        let name = format!("prop-{prop}");
+        ok(&d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--privileged",
+            "--mount",
+            &format!("type=bind,src={b},dst=/m,bind-propagation={prop}"),
+            "busybox",
+            "sh",
+            "-c",
+            "mount -t tmpfs none /m/sub && touch /m/sub/made && sleep 300",
+        ]));
+        let start = std::time::Instant::now();
+        while !seen_on_host() && start.elapsed() < std::time::Duration::from_secs(3) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(seen_on_host(), expect, "{prop}");
+        ok(&d.berth(&["rm", "-f", &name]));
+        if seen_on_host() {
+            let _ = Command::new("umount").arg(&sub).status();
+        }
+    }
+    let _ = Command::new("umount").arg(&b).status();
+}
+
+/// Volume listing filters and formats, `--mount` read-only and
+/// `volume-opt`, and `volume rm -f`, through both CLIs.
+#[test]
+fn volume_filters_mount_options_and_forced_removal() {
+    let d = setup();
+    let p = &d.net_prefix;
+    let (used, idle, opt) = (format!("{p}-used"), format!("{p}-idle"), format!("{p}-opt"));
+    ok(&d.berth(&["volume", "create", &idle]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "user",
+        "-v",
+        &format!("{used}:/u"),
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let names = |out: String| -> Vec<String> {
+        let mut v: Vec<String> = out
+            .lines()
+            .filter(|l| l.starts_with(p.as_str()))
+            .map(String::from)
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        names(ok(&d.docker(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            "dangling=true"
+        ]))),
+        vec![idle.clone()]
+    );
+    assert_eq!(
+        names(ok(&d.berth(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            "dangling=false"
+        ]))),
+        vec![used.clone()]
+    );
+    assert_eq!(
+        names(ok(&d.berth(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={p}-i")
+        ]))),
+        vec![idle.clone()]
+    );
+    assert_eq!(
+        names(ok(&d.docker(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            "driver=local"
+        ]))),
+        vec![idle.clone(), used.clone()]
+    );
+    let fmt = ok(&d.berth(&[
+        "volume",
+        "ls",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+        "-f",
+        &format!("name={used}"),
+    ]));
+    assert_eq!(fmt.trim(), format!("{used} local"));
+    // --mount readonly: the container cannot write.
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        &format!("type=volume,src={used},dst=/r,readonly"),
+        "busybox",
+        "touch",
+        "/r/x",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
+    // volume-opt: the local driver's options, on first use.
+    let fs = ok(&d.docker(&[
+        "run", "--rm", "--mount",
+        &format!("type=volume,src={opt},dst=/o,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=1m"),
+        "busybox", "sh", "-c", "grep ' /o ' /proc/mounts | cut -d' ' -f3",
+    ]));
+    assert_eq!(fs.trim(), "tmpfs");
+    let j = ok(&d.berth(&["volume", "inspect", "-f", "{{.Options.type}}", &opt]));
+    assert_eq!(j.trim(), "tmpfs");
+    // rm -f: a missing volume is no error; one in use still is.
+    ok(&d.berth(&["volume", "rm", "-f", &format!("{p}-never-made")]));
+    ok(&d.docker(&["volume", "rm", "-f", &format!("{p}-never-made")]));
+    let err = fails(&d.berth(&["volume", "rm", "-f", &used]));
+    assert!(err.contains("volume is in use"), "{err}");
+    ok(&d.berth(&["rm", "-f", "user"]));
+    ok(&d.berth(&["volume", "rm", &used, &idle, &opt]));
 }

@@ -309,6 +309,10 @@ impl Engine {
                 }
                 "bind" => {
                     let src = Path::new(&mp.source);
+                    if src.exists() {
+                        berth_volumes::check_bind_propagation(src, &mp.propagation)
+                            .map_err(verr)?;
+                    }
                     match std::fs::metadata(src) {
                         Ok(m) => (mp.source.clone(), !m.is_dir()),
                         Err(_) if from_mount_flag(rec, &mp.destination) => {

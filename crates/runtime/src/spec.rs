@@ -137,6 +137,27 @@ pub struct Mount {
     pub options: Vec<String>,
 }
 
+/// The propagation of the container's mount tree, from its mounts' (as
+/// Docker sets it): a shared bind needs the tree shared (its peer group with
+/// the host kept), a slave bind needs it slave; private otherwise, so that
+/// nothing the container mounts reaches the host. libcontainer applies it
+/// recursively to "/", then makes the rootfs' parent private, so the
+/// container's own mounts stay inside whatever it is.
+pub fn rootfs_propagation(mounts: &[Mount]) -> &'static str {
+    let has = |flags: &[&str]| {
+        mounts
+            .iter()
+            .any(|m| m.options.iter().any(|o| flags.contains(&o.as_str())))
+    };
+    if has(&["shared", "rshared"]) {
+        "shared"
+    } else if has(&["slave", "rslave"]) {
+        "slave"
+    } else {
+        "private"
+    }
+}
+
 /// A device node to create in the container.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Device {
@@ -477,7 +498,7 @@ pub fn build(c: &ContainerSpec) -> Value {
         "resources": resources,
         "devices": devices.iter().map(|d| json!({"path": d.path, "type": d.kind, "major": d.major, "minor": d.minor, "fileMode": d.file_mode, "uid": 0, "gid": 0})).collect::<Vec<_>>(),
         "sysctl": c.sysctl,
-        "rootfsPropagation": "private",
+        "rootfsPropagation": rootfs_propagation(&c.mounts),
     });
     if !c.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);

@@ -24,7 +24,7 @@ mod units;
 pub use copy::{copy_up, copy_up_in_root};
 pub use error::{ErrorKind, Result, VolumeError};
 pub use filters::{Filters, LIST_FILTERS, PRUNE_FILTERS};
-pub use local::{parse_mount_options, validate_opts, VALID_OPTS};
+pub use local::{check_bind_propagation, parse_mount_options, validate_opts, VALID_OPTS};
 pub use rootfs::{safe_mountpoint, volume_subpath, MountTarget};
 pub use spec::{
     bind_source_missing, clean_path, parse_bind, parse_mount_flag, parse_mount_spec,

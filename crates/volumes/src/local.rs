@@ -274,6 +274,62 @@ pub fn mount_points() -> Vec<String> {
         .collect()
 }
 
+/// Checks that a bind source can carry the propagation asked for, as
+/// Docker does: `shared`/`rshared` need the mount holding the source to be
+/// shared, `slave`/`rslave` shared or a slave. Other modes always can.
+pub fn check_bind_propagation(source: &Path, propagation: &str) -> Result<()> {
+    let want_shared = matches!(propagation, "shared" | "rshared");
+    let want_slave = matches!(propagation, "slave" | "rslave");
+    if !want_shared && !want_slave {
+        return Ok(());
+    }
+    let path = std::fs::canonicalize(source)
+        .map_err(|e| VolumeError::invalid(format!("bind source {}: {e}", source.display())))?;
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| VolumeError::system(format!("reading /proc/self/mountinfo: {e}")))?;
+    // The mount holding `path`: the longest mount point that contains it
+    // (the last one listed wins among equals: it is on top).
+    let mut best: Option<(String, String)> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(point) = fields.get(4).map(|p| unescape(p)) else {
+            continue;
+        };
+        let inside = point == "/"
+            || path == Path::new(&point)
+            || path.starts_with(format!("{}/", point.trim_end_matches('/')));
+        if !inside {
+            continue;
+        }
+        let optional: String = fields
+            .iter()
+            .skip(6)
+            .take_while(|f| **f != "-")
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if best.as_ref().is_none_or(|(b, _)| point.len() >= b.len()) {
+            best = Some((point, optional));
+        }
+    }
+    let (point, optional) = best.unwrap_or_else(|| ("/".into(), String::new()));
+    let shared = optional.split(' ').any(|f| f.starts_with("shared:"));
+    let slave = optional.split(' ').any(|f| f.starts_with("master:"));
+    if want_shared && !shared {
+        return Err(VolumeError::invalid(format!(
+            "path {} is mounted on {point} but it is not a shared mount",
+            source.display()
+        )));
+    }
+    if want_slave && !shared && !slave {
+        return Err(VolumeError::invalid(format!(
+            "path {} is mounted on {point} but it is not a shared or slave mount",
+            source.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Whether `path` is a mount point.
 pub fn is_mounted(path: &Path) -> bool {
     let want = path.display().to_string();

@@ -534,7 +534,7 @@ fn glob_sources(
 
 /// sha256 over a file or a tree: names, types, modes, sizes, link targets
 /// and content hashes (owners and times are not part of it, as in Docker).
-fn tree_hash(abs: &Path, skip: &dyn Fn(&str, bool) -> bool) -> std::io::Result<String> {
+pub(super) fn tree_hash(abs: &Path, skip: &dyn Fn(&str, bool) -> bool) -> std::io::Result<String> {
     let mut h = Sha256::new();
     fn entry(
         h: &mut Sha256,

@@ -68,6 +68,7 @@ impl Build<'_> {
             json!("RUN"),
             json!(history),
             json!(r.mount_specs),
+            json!(self.bind_inputs(idx, &mounts)?),
             json!(plan.script.as_ref().map(|s| (&s.path, &s.data))),
             Value::Object(st.run.clone()),
         ]);
@@ -253,6 +254,42 @@ impl Build<'_> {
     }
 
     /// The layers of a `RUN --mount=from=` source (a stage or an image).
+    /// What the step's bind mounts read, for its cache key: the content of
+    /// a context path (as COPY hashes it), or the layers of the stage or
+    /// image mounted. A changed file or a rebuilt stage is a cache miss.
+    fn bind_inputs(
+        &self,
+        idx: usize,
+        mounts: &[berth_dockerfile::mount::Mount],
+    ) -> Result<Vec<Value>> {
+        let mut inputs = Vec::new();
+        for m in mounts
+            .iter()
+            .filter(|m| matches!(m.mount_type, MountType::Bind))
+        {
+            if !m.from.is_empty() {
+                inputs.push(json!(self.mount_source(idx, &m.from)?));
+                continue;
+            }
+            let src = berth_dockerfile::copy_rules::clean_context_path(&m.source)
+                .map_err(EngineError::invalid)?;
+            let root = self.ctx.root();
+            let resolved = fsutil::resolve_in_root(root, &src)
+                .map_err(|e| EngineError::invalid(format!("mount source {src}: {e}")))?
+                .filter(|r| !self.ctx.excluded(r));
+            // A missing source is reported when the mount is made.
+            let Some(rel) = resolved else {
+                inputs.push(Value::Null);
+                continue;
+            };
+            let skip = self.ctx.skipper(rel.clone());
+            let hash = super::copy::tree_hash(&root.join(&rel), &skip)
+                .map_err(|e| EngineError::internal(format!("hashing mount source {src}: {e}")))?;
+            inputs.push(json!(hash));
+        }
+        Ok(inputs)
+    }
+
     fn mount_source(&self, idx: usize, from: &str) -> Result<Option<Vec<String>>> {
         let target = self.graph.nodes[idx]
             .deps
