@@ -750,6 +750,102 @@ RUN cd / && find multi renamed.txt gofiles copied unpacked not-unpacked download
     nothing_left(&d);
 }
 
+/// A one-shot HTTPS server on 127.0.0.1 with certificate `cert`, answering
+/// `status` and `body` (with a `Last-Modified`) at any path. The handshake may fail
+/// (an untrusting client): the thread then just ends.
+fn serve_tls_once(
+    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+    status: &'static str,
+    body: &'static [u8],
+) -> (String, std::thread::JoinHandle<()>) {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.cert.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der())),
+        )
+        .unwrap();
+    let config = std::sync::Arc::new(config);
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let h = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let Ok((s, _)) = l.accept() else { return };
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let conn = rustls::ServerConnection::new(config).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, s);
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tls.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = write!(
+            tls,
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nLast-Modified: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        let _ = tls.write_all(body);
+        let _ = tls.flush();
+        tls.conn.send_close_notify();
+        let _ = tls.flush();
+    });
+    (format!("https://127.0.0.1:{port}/files/secure.txt"), h)
+}
+
+#[test]
+fn add_https_url() {
+    let certs = tempfile::tempdir().unwrap();
+    let trusted = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let ca = certs.path().join("ca.pem");
+    std::fs::write(&ca, trusted.cert.pem()).unwrap();
+    // The daemon trusts the test's certificate through SSL_CERT_FILE (its
+    // own environment only; the host's trust store is left alone).
+    let mut d = Daemon::unstarted(&[]);
+    d.env
+        .push(("SSL_CERT_FILE".into(), ca.display().to_string()));
+    d.spawn().expect("daemon did not start");
+    d.import_busybox("busybox:latest", &[]);
+    let c = Ctx::new(&[]);
+    let (url, server) = serve_tls_once(&trusted, "200 OK", b"over tls\n");
+    c.write(
+        "Dockerfile",
+        &format!(
+            "FROM busybox\nADD {url} /dl/\nRUN cat /dl/secure.txt && stat -c '%n %u:%g %a %Y' /dl/secure.txt\n"
+        ),
+    );
+    let out = ok(&d.berth(&["build", "--no-cache", "-t", "tls-add", &c.s()]));
+    server.join().unwrap();
+    assert!(out.contains("over tls\n"), "{out}");
+    // Mode 0600, root, mtime from Last-Modified (784111777).
+    assert!(out.contains("/dl/secure.txt 0:0 600 784111777\n"), "{out}");
+    // Anything but 200 is an error naming the status.
+    let (url, server) = serve_tls_once(&trusted, "404 Not Found", b"gone\n");
+    c.write("Dockerfile", &format!("FROM busybox\nADD {url} /dl/\n"));
+    let e = fails(&d.berth(&["build", "--no-cache", &c.s()]));
+    server.join().unwrap();
+    assert!(
+        e.contains(&format!("failed to GET {url} with status 404 Not Found")),
+        "{e}"
+    );
+    // A certificate the daemon does not trust fails the build, naming the
+    // URL and the reason.
+    let untrusted = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (url, server) = serve_tls_once(&untrusted, "200 OK", b"never\n");
+    c.write("Dockerfile", &format!("FROM busybox\nADD {url} /dl/\n"));
+    let e = fails(&d.berth(&["build", "--no-cache", &c.s()]));
+    server.join().unwrap();
+    assert!(e.contains(&url), "{e}");
+    assert!(e.contains("certificate signed by unknown authority"), "{e}");
+    nothing_left(&d);
+}
+
 #[test]
 fn run_options_shell_mounts_network_and_heredocs() {
     let d = Daemon::start();

@@ -344,6 +344,11 @@ fn parse_content_digest(resp: &Response<Incoming>) -> Option<Digest> {
 }
 
 impl Client {
+    /// The HTTP connections (for [`Client::download`]).
+    pub(crate) fn http(&self) -> &Http {
+        &self.inner.http
+    }
+
     /// A client with `config` (validated: mirrors, insecure registries,
     /// CA files).
     pub fn new(config: ClientConfig) -> Result<Client, Error> {

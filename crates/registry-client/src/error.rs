@@ -238,6 +238,15 @@ pub enum Error {
         /// The timeout in seconds.
         secs: u64,
     },
+    /// A plain download (not a registry request) answered something else
+    /// than 200 (Docker's text).
+    #[error("failed to GET {url} with status {status}")]
+    HttpStatus {
+        /// The URL asked for (after redirects).
+        url: String,
+        /// Code and reason, e.g. `404 Not Found`.
+        status: String,
+    },
     /// Reading the local source of an upload failed.
     #[error("{what}: {source}")]
     Io {
@@ -304,6 +313,7 @@ impl Error {
                 _ => ErrorKind::Other,
             },
             Error::Auth(_) => ErrorKind::Unauthorized,
+            Error::HttpStatus { .. } => ErrorKind::InvalidParameter,
             Error::Transport { .. } | Error::Timeout { .. } => ErrorKind::Unavailable,
             _ => ErrorKind::Other,
         }

@@ -9,6 +9,8 @@
 //!   blobs (streamed, verified, resumable downloads; monolithic or chunked
 //!   uploads; cross-repository mounts), tags.
 //! * [`Client::search`] asks a registry's v1 search (`docker search`).
+//! * [`Client::download`] fetches any http(s) URL into a file (Dockerfile
+//!   `ADD <url>`) with the same trust store.
 //! * [`credentials`] reads and writes `~/.docker/config.json` and credential
 //!   helpers, and decodes the API's `X-Registry-Auth` header.
 //!
@@ -21,6 +23,7 @@ mod blob;
 pub mod challenge;
 mod client;
 pub mod credentials;
+pub mod download;
 pub mod endpoint;
 mod error;
 pub mod search;
@@ -33,6 +36,7 @@ pub use client::{
     Resolved,
 };
 pub use credentials::{AuthConfig, ConfigFile, Credentials};
+pub use download::Download;
 pub use endpoint::Endpoint;
 pub use error::{Error, ErrorKind, RegistryError};
 pub use search::{SearchResult, SearchResults};

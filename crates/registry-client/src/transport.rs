@@ -192,7 +192,39 @@ impl Http {
             Ok(Err(e)) => Err(Error::Transport {
                 method,
                 url,
-                message: describe(&e, &host, https),
+                message: describe(&e, &host, https, true),
+            }),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
+    /// Sends a request to any web server (not a registry): always verifies
+    /// certificates, and errors do not speak of registries.
+    pub(crate) async fn send_download(
+        &self,
+        mut req: Request<ReqBody>,
+    ) -> Result<Response<Incoming>, Error> {
+        let method = go_method(req.method());
+        let url = req.uri().to_string();
+        req.headers_mut()
+            .insert(USER_AGENT, self.user_agent.clone());
+        let host = req
+            .uri()
+            .authority()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let https = req.uri().scheme_str() == Some("https");
+        let limit = self.timeouts.response;
+        match tokio::time::timeout(limit, self.secure.request(req)).await {
+            Err(_) => Err(Error::Timeout {
+                method,
+                url,
+                secs: limit.as_secs(),
+            }),
+            Ok(Err(e)) => Err(Error::Transport {
+                method,
+                url,
+                message: describe(&e, &host, https, false),
             }),
             Ok(Ok(r)) => Ok(r),
         }
@@ -266,15 +298,27 @@ impl ServerCertVerifier for NoVerify {
 }
 
 /// A network failure in words, with what to do about it.
-fn describe(e: &hyper_util::client::legacy::Error, host: &str, https: bool) -> String {
-    let insecure_hint = format!(
-        "if {host} is a registry without (valid) TLS, add it to \"insecure-registries\" in daemon.json"
-    );
+fn describe(
+    e: &hyper_util::client::legacy::Error,
+    host: &str,
+    https: bool,
+    registry: bool,
+) -> String {
+    let insecure_hint = if registry {
+        format!(
+            "if {host} is a registry without (valid) TLS, add it to \"insecure-registries\" in daemon.json"
+        )
+    } else {
+        format!(
+            "the daemon must trust {host}'s certificate: add its CA to the system's trust store or point SSL_CERT_FILE at it"
+        )
+    };
+    let what = if registry { "a registry" } else { "a server" };
     let mut source: Option<&(dyn StdError + 'static)> = e.source();
     let mut chain = Vec::new();
     while let Some(s) = source {
         if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return tls_message(tls, &insecure_hint);
+            return tls_message(tls, &insecure_hint, registry);
         }
         let mut io_inner: Option<&(dyn StdError + 'static)> = None;
         if let Some(io) = s.downcast_ref::<io::Error>() {
@@ -283,8 +327,8 @@ fn describe(e: &hyper_util::client::legacy::Error, host: &str, https: bool) -> S
             match io.kind() {
                 io::ErrorKind::ConnectionRefused => {
                     return format!(
-                        "dial tcp {host}: connect: connection refused (is a registry listening at {host}?)"
-                    )
+                    "dial tcp {host}: connect: connection refused (is {what} listening at {host}?)"
+                )
                 }
                 io::ErrorKind::TimedOut => {
                     return format!(
@@ -293,8 +337,8 @@ fn describe(e: &hyper_util::client::legacy::Error, host: &str, https: bool) -> S
                 }
                 io::ErrorKind::UnexpectedEof if https => {
                     return format!(
-                        "tls handshake with {host}: connection closed by the server ({insecure_hint})"
-                    )
+                    "tls handshake with {host}: connection closed by the server ({insecure_hint})"
+                )
                 }
                 _ => {}
             }
@@ -302,8 +346,9 @@ fn describe(e: &hyper_util::client::legacy::Error, host: &str, https: bool) -> S
         let text = s.to_string();
         if text.contains("dns error") || text.contains("failed to lookup address") {
             return format!(
-                "lookup {}: no such host (check the registry name and the DNS settings)",
-                crate::endpoint::split_host(host)
+                "lookup {}: no such host (check the {} name and the DNS settings)",
+                crate::endpoint::split_host(host),
+                if registry { "registry" } else { "host" }
             );
         }
         if chain.last() != Some(&text) {
@@ -317,14 +362,17 @@ fn describe(e: &hyper_util::client::legacy::Error, host: &str, https: bool) -> S
     format!("{} (is {host} reachable?)", chain.join(": "))
 }
 
-fn tls_message(tls: &rustls::Error, insecure_hint: &str) -> String {
+fn tls_message(tls: &rustls::Error, insecure_hint: &str, registry: bool) -> String {
     match tls {
         rustls::Error::InvalidMessage(_) => {
             format!("http: server gave HTTP response to HTTPS client ({insecure_hint})")
         }
         rustls::Error::InvalidCertificate(c) => {
             let why = match c {
-                rustls::CertificateError::UnknownIssuer => {
+                // A bad signature: an issuer of the same name but another
+                // key (Go says the same).
+                rustls::CertificateError::UnknownIssuer
+                | rustls::CertificateError::BadSignature => {
                     "x509: certificate signed by unknown authority".to_owned()
                 }
                 rustls::CertificateError::NotValidForName
@@ -339,9 +387,13 @@ fn tls_message(tls: &rustls::Error, insecure_hint: &str) -> String {
                 }
                 other => format!("{other:?}"),
             };
-            format!(
-                "tls: failed to verify certificate: {why} (add the registry's CA certificate, or {insecure_hint})"
-            )
+            if registry {
+                format!(
+                    "tls: failed to verify certificate: {why} (add the registry's CA certificate, or {insecure_hint})"
+                )
+            } else {
+                format!("tls: failed to verify certificate: {why} ({insecure_hint})")
+            }
         }
         other => format!("tls: {other} ({insecure_hint})"),
     }
@@ -395,7 +447,7 @@ pub(crate) async fn read_limited(
 pub(crate) fn resolve_url(base: &Uri, location: &str) -> Result<Uri, Error> {
     let bad = || {
         Error::InvalidInput(format!(
-            "registry sent an invalid location {location:?} (from {base})"
+            "invalid redirect location {location:?} (from {base})"
         ))
     };
     let scheme = base.scheme_str().unwrap_or("https");

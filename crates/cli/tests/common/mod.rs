@@ -18,6 +18,8 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
     pub extra: Vec<String>,
+    /// Extra environment of the daemon process (e.g. `SSL_CERT_FILE`).
+    pub env: Vec<(String, String)>,
     child: Option<Child>,
     /// Prefix of its network devices and nftables table.
     pub net_prefix: String,
@@ -53,6 +55,7 @@ impl Daemon {
             dir,
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
             child: None,
             net_prefix: format!("t{:03x}{:02x}", pid % 0xfff, n % 0xff),
             net_octet: 200 + (pid.wrapping_mul(7).wrapping_add(n) % 56) as u8,
@@ -115,6 +118,7 @@ impl Daemon {
             .map_err(|e| e.to_string())?;
         let child = Command::new(berth_bin())
             .args(self.args())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .spawn()

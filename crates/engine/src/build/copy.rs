@@ -1,6 +1,6 @@
 //! `COPY` and `ADD`: sources from the context (`.dockerignore` applied,
 //! never outside it), another stage or an image (`--from`), heredocs, and
-//! for `ADD` local archives (extracted) and `http://` URLs (downloaded);
+//! for `ADD` local archives (extracted) and `http(s)://` URLs (downloaded);
 //! Docker's destination rules (trailing `/`, existing directories, several
 //! sources need a directory), `--chown` resolved in the image's own
 //! `/etc/passwd` and `/etc/group`, `--chmod`, `--exclude`. Files are
@@ -9,9 +9,10 @@
 //! and metadata of every file read.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use berth_content::image::{looks_like_tar, Compression};
 use berth_dockerfile::copy_rules::{
@@ -86,11 +87,13 @@ enum Src {
         name: String,
         is_dir: bool,
     },
-    /// A downloaded file (`ADD http://…`).
+    /// A downloaded file (`ADD http(s)://…`).
     Url {
         file: PathBuf,
         name: String,
         hash: String,
+        /// From the answer's `Last-Modified`, when it had one.
+        mtime: Option<SystemTime>,
     },
     /// A heredoc (`COPY <<EOF /x`).
     Inline { name: String, data: Vec<u8> },
@@ -194,7 +197,7 @@ impl Build<'_> {
                 )));
             }
             if spec.add && is_url(s) {
-                let (file, hash) = self.download(s, spec.checksum)?;
+                let (file, hash, mtime) = self.download(s, spec.checksum)?;
                 let url_path = s.split(['?', '#']).next().unwrap_or(s);
                 let after_host = url_path.splitn(4, '/').nth(3).unwrap_or("");
                 let base = path_base(&format!("/{after_host}"));
@@ -207,6 +210,7 @@ impl Build<'_> {
                     file: file.clone(),
                     name: base,
                     hash,
+                    mtime,
                 });
                 downloads.push(TempFile(file));
                 continue;
@@ -396,8 +400,19 @@ impl Build<'_> {
                         })
                     }
                 }
-                Src::Url { file, name: n, .. } => place_file(&root, &dest, n, dir_owner, |dst| {
+                Src::Url {
+                    file,
+                    name: n,
+                    mtime,
+                    ..
+                } => place_file(&root, &dest, n, dir_owner, |dst| {
                     fs::copy(file, dst)?;
+                    if let Some(t) = mtime {
+                        fs::File::options()
+                            .write(true)
+                            .open(dst)?
+                            .set_modified(*t)?;
+                    }
                     let mode = attrs
                         .chmod
                         .as_ref()
@@ -430,10 +445,11 @@ impl Build<'_> {
         )
     }
 
-    /// Downloads an `ADD` URL into the build's temporary directory; returns
-    /// the file and the sha256 of its content (checked against
-    /// `--checksum=sha256:…` when given).
-    fn download(&self, url: &str, checksum: &str) -> Result<(PathBuf, String)> {
+    /// Downloads an `ADD` URL (http or https, redirects followed) into the
+    /// build's temporary directory with the daemon's HTTP client and trust
+    /// store; returns the file, the sha256 of its content (checked against
+    /// `--checksum=sha256:…` when given) and the `Last-Modified` time.
+    fn download(&self, url: &str, checksum: &str) -> Result<(PathBuf, String, Option<SystemTime>)> {
         let dir = self.engine.build_tmp();
         fs::create_dir_all(&dir)
             .map_err(|e| EngineError::internal(format!("creating {}: {e}", dir.display())))?;
@@ -442,9 +458,11 @@ impl Build<'_> {
             std::process::id(),
             super::view::rand_hex()?
         ));
-        let r = http_get(url, &path);
-        let hash = match r {
-            Ok(h) => h,
+        let client = self.engine.registry_client()?;
+        // The builder runs on a blocking thread, outside the runtime.
+        let r = self.engine.rt.block_on(client.download(url, &path));
+        let (hash, mtime) = match r {
+            Ok(d) => (d.sha256, d.last_modified.as_deref().and_then(http_date)),
             Err(e) => {
                 let _ = fs::remove_file(&path);
                 return Err(EngineError::invalid(format!(
@@ -461,7 +479,7 @@ impl Build<'_> {
                 )));
             }
         }
-        Ok((path, hash))
+        Ok((path, hash, mtime))
     }
 }
 
@@ -742,111 +760,8 @@ fn extract_archive(
     )
 }
 
-/// A plain HTTP/1.1 GET into `dest` (redirects followed); returns the
-/// sha256 of the body.
-fn http_get(url: &str, dest: &Path) -> std::io::Result<String> {
-    use std::net::{TcpStream, ToSocketAddrs};
-    use std::time::Duration;
-    let mut url = url.to_string();
-    for _ in 0..10 {
-        let rest = match url.strip_prefix("http://") {
-            Some(r) => r.to_string(),
-            None => {
-                return Err(std::io::Error::other(
-                    "only http:// URLs can be downloaded by this builder; download https:// sources into the context",
-                ))
-            }
-        };
-        let (hostport, path) = match rest.find('/') {
-            Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
-            None => (rest.clone(), "/".to_string()),
-        };
-        let path = path.split('#').next().unwrap_or("/").to_string();
-        let addr = if hostport.contains(':') {
-            hostport.clone()
-        } else {
-            format!("{hostport}:80")
-        };
-        let sock = addr
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| std::io::Error::other(format!("cannot resolve {hostport}")))?;
-        let mut s = TcpStream::connect_timeout(&sock, Duration::from_secs(30))?;
-        s.set_read_timeout(Some(Duration::from_secs(120)))?;
-        // One write: a server may answer (and close) after the first segment.
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {hostport}\r\nUser-Agent: berth-builder\r\nAccept: */*\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(request.as_bytes())?;
-        let mut r = BufReader::new(s);
-        let mut status = String::new();
-        r.read_line(&mut status)?;
-        let code: u16 = status
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .ok_or_else(|| std::io::Error::other(format!("bad HTTP answer: {}", status.trim())))?;
-        let mut headers = Vec::new();
-        loop {
-            let mut l = String::new();
-            if r.read_line(&mut l)? == 0 {
-                break;
-            }
-            let l = l.trim_end().to_string();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-            }
-        }
-        let header = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        if (300..400).contains(&code) {
-            let loc = header("location")
-                .ok_or_else(|| std::io::Error::other(format!("HTTP {code} without Location")))?;
-            url = if loc.starts_with("http://") || loc.starts_with("https://") {
-                loc
-            } else {
-                format!(
-                    "http://{hostport}{}",
-                    if loc.starts_with('/') {
-                        loc
-                    } else {
-                        format!("/{loc}")
-                    }
-                )
-            };
-            continue;
-        }
-        if code != 200 {
-            return Err(std::io::Error::other(status.trim().to_string()));
-        }
-        let f = fs::File::create(dest)?;
-        let mut w = fsutil::HashingWriter::new(std::io::BufWriter::new(f));
-        if header("transfer-encoding").is_some_and(|t| t.eq_ignore_ascii_case("chunked")) {
-            loop {
-                let mut l = String::new();
-                r.read_line(&mut l)?;
-                let n = usize::from_str_radix(l.trim().split(';').next().unwrap_or(""), 16)
-                    .map_err(|_| std::io::Error::other("bad chunked encoding"))?;
-                if n == 0 {
-                    break;
-                }
-                std::io::copy(&mut (&mut r).take(n as u64), &mut w)?;
-                let mut crlf = String::new();
-                r.read_line(&mut crlf)?;
-            }
-        } else if let Some(len) = header("content-length").and_then(|l| l.parse::<u64>().ok()) {
-            let n = std::io::copy(&mut (&mut r).take(len), &mut w)?;
-            if n != len {
-                return Err(std::io::Error::other("the download was cut short"));
-            }
-        } else {
-            std::io::copy(&mut r, &mut w)?;
-        }
-        let (hash, bw) = w.finish();
-        bw.into_inner().map_err(|e| e.into_error())?;
-        return Ok(hash);
-    }
-    Err(std::io::Error::other("too many redirects"))
+/// An HTTP date (`Last-Modified: Sun, 06 Nov 1994 08:49:37 GMT`).
+fn http_date(v: &str) -> Option<SystemTime> {
+    let t = chrono::DateTime::parse_from_rfc2822(v.trim()).ok()?;
+    Some(SystemTime::from(t.with_timezone(&chrono::Utc)))
 }
