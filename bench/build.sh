@@ -6,7 +6,8 @@
 # directory read in place by the local daemon), berth's CLI sending the
 # context as a tar (BERTH_BUILD_SEND_CONTEXT=1, as docker does), the docker
 # CLI against berth, and — with docker.io's dockerd installed — the docker
-# CLI's classic builder against dockerd (own data root and socket).
+# CLI's classic builder and BuildKit against dockerd (own data root and
+# socket).
 # Usage: bench/build.sh [RUNS]   (as root; builds berth in release mode
 #        unless BERTH names a binary to use)
 set -euo pipefail
@@ -79,6 +80,7 @@ read -r t_cold t_cached t_touch < <(BERTH_BUILD_SEND_CONTEXT=1 bench_engine "$bp
 read -r c_cold c_cached c_touch < <(DOCKER_BUILDKIT=0 DOCKER_HOST="unix://$work/berth/sock" bench_engine "$bprune" docker build)
 
 d_cold=- d_cached=- d_touch=-
+k_cold=- k_cached=- k_touch=-
 if command -v dockerd >/dev/null; then
   mkdir -p "$work/docker"; echo '{}' > "$work/docker/daemon.json"
   dockerd --data-root "$work/docker/data" --exec-root "$work/docker/run" -H "unix://$work/docker/sock" \
@@ -91,6 +93,12 @@ if command -v dockerd >/dev/null; then
     # The classic builder's cache lives in its intermediate images.
     dprune() { "${D[@]}" rmi -f bench:build >/dev/null 2>&1; "${D[@]}" image prune -f >/dev/null 2>&1; }
     read -r d_cold d_cached d_touch < <(DOCKER_BUILDKIT=0 bench_engine dprune "${D[@]}" build --network none)
+    # BuildKit, through docker.io's own CLI (docker 28's needs buildx).
+    if [ -x /usr/bin/docker ]; then
+      K=(/usr/bin/docker -H "unix://$work/docker/sock")
+      kprune() { "${K[@]}" builder prune -af >/dev/null 2>&1; "${K[@]}" rmi -f bench:build >/dev/null 2>&1; }
+      read -r k_cold k_cached k_touch < <(DOCKER_BUILDKIT=1 bench_engine kprune "${K[@]}" build --network none) || true
+    fi
   fi
 fi
 
@@ -100,3 +108,4 @@ printf '%-44s %10s %10s %14s\n' "berth CLI -> berth (directory read in place)" "
 printf '%-44s %10s %10s %14s\n' "berth CLI -> berth (context sent as tar)" "$t_cold" "$t_cached" "$t_touch"
 printf '%-44s %10s %10s %14s\n' "docker CLI -> berth (classic builder API)" "$c_cold" "$c_cached" "$c_touch"
 printf '%-44s %10s %10s %14s\n' "docker CLI -> dockerd (classic builder)" "$d_cold" "$d_cached" "$d_touch"
+printf '%-44s %10s %10s %14s\n' "docker CLI -> dockerd (BuildKit)" "$k_cold" "$k_cached" "$k_touch"
