@@ -955,3 +955,55 @@ fn quiet_iidfile_and_dangling_results() {
     assert!(e.contains("returned a non-zero code: 1"), "{e}");
     nothing_left(&d);
 }
+
+/// ONBUILD triggers run in the child's build, MAINTAINER sets the author,
+/// `FROM scratch` with `COPY --from=` an image (not a stage), and FROM by
+/// image ID: with berth's CLI and the docker CLI's classic builder.
+#[test]
+fn onbuild_maintainer_scratch_and_copy_from_an_image() {
+    let d = Daemon::start();
+    let bb = d.import_busybox("busybox:latest", &[]);
+    let parent = Ctx::new(&[(
+        "Dockerfile",
+        "FROM busybox\nMAINTAINER Alumno <alumno@example.com>\nONBUILD RUN echo onbuild-ran > /onbuild.txt\n",
+    )]);
+    ok(&d.berth(&["build", "-t", "parent:1", &parent.s()]));
+    let fmt = "{{.Author}}|{{json .Config.OnBuild}}";
+    assert_eq!(
+        ok(&d.docker(&["inspect", "-f", fmt, "parent:1"])).trim(),
+        r#"Alumno <alumno@example.com>|["RUN echo onbuild-ran > /onbuild.txt"]"#
+    );
+    let child = Ctx::new(&[("Dockerfile", "FROM parent:1\nRUN cat /onbuild.txt\n")]);
+    let mut cmd = std::process::Command::new(docker_bin());
+    cmd.args(["-H", &d.host(), "build", "-t", "child:1", &child.s()])
+        .env("DOCKER_BUILDKIT", "0");
+    let out = ok(&cmd.output().unwrap());
+    assert!(out.contains("# Executing 1 build trigger"), "{out}");
+    assert!(out.contains("onbuild-ran"), "{out}");
+    // Triggers run once: the child does not pass them on.
+    assert_eq!(
+        ok(&d.berth(&["inspect", "-f", "{{json .Config.OnBuild}}", "child:1"])).trim(),
+        "null"
+    );
+    // FROM scratch, a file from an image, and FROM by image ID.
+    let scratch = Ctx::new(&[(
+        "Dockerfile",
+        &format!(
+            "FROM scratch AS tiny\nCOPY --from=busybox /bin/busybox /busybox\nCMD [\"/busybox\", \"echo\", \"from scratch\"]\n\
+             FROM {bb}\nRUN echo by-id\n"
+        ),
+    )]);
+    let out = ok(&d.berth(&["build", "--target", "tiny", "-t", "tiny:1", &scratch.s()]));
+    assert!(!out.contains("by-id"), "only the target stage: {out}");
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "--network", "none", "tiny:1"])).trim(),
+        "from scratch"
+    );
+    assert_eq!(
+        ok(&d.berth(&["inspect", "-f", "{{len .RootFS.Layers}}", "tiny:1"])).trim(),
+        "1"
+    );
+    let out = ok(&d.berth(&["build", "-t", "byid:1", &scratch.s()]));
+    assert!(out.contains("by-id"), "{out}");
+    nothing_left(&d);
+}
