@@ -569,3 +569,102 @@ fn docker_compose_v1_and_berth_compose_share_a_project() {
     assert!(!ok(&d.berth(&["volume", "ls", "-q"])).contains("shared_data"));
     assert!(!ok(&d.berth(&["network", "ls"])).contains("shared_default"));
 }
+
+/// `build:` services through `berth compose build` and `up --build
+/// --wait` (a healthcheck gates the wait), `cp` both ways, `images`, and
+/// `down --rmi local` removing the image it built.
+#[test]
+fn build_wait_cp_and_rmi_local() {
+    let d = setup();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-compose-")
+        .tempdir()
+        .expect("tempdir");
+    let p = dir.path();
+    write(p, "app/Dockerfile", "FROM busybox\nARG GREETING=hi\nCOPY msg.txt /msg.txt\nRUN echo \"$GREETING\" > /greeting\n", false);
+    write(p, "app/msg.txt", "built by compose\n", false);
+    write(
+        p,
+        "compose.yaml",
+        "services:\n  app:\n    build:\n      context: app\n      args:\n        GREETING: hola\n    \
+         command: [\"sh\", \"-c\", \"sleep 1; touch /ready; sleep 300\"]\n    init: true\n    \
+         healthcheck:\n      test: [\"CMD\", \"test\", \"-f\", \"/ready\"]\n      interval: 1s\n      retries: 30\n",
+        false,
+    );
+    let out = compose(&d, p, &["-p", "bw", "build"]);
+    let built = ok(&out) + &text(&out.stderr);
+    assert!(
+        built.contains("Successfully built") || built.contains("bw-app"),
+        "{built}"
+    );
+    let img = ok(&d.berth(&["images", "--format", "{{.Repository}}", "bw-app"]));
+    assert_eq!(img.trim(), "bw-app");
+    let start = Instant::now();
+    ok(&compose(
+        &d,
+        p,
+        &["-p", "bw", "up", "-d", "--build", "--wait"],
+    ));
+    // --wait returned once healthy, not before.
+    assert!(start.elapsed() >= Duration::from_millis(900));
+    let health = ok(&d.berth(&["inspect", "-f", "{{.State.Health.Status}}", "bw-app-1"]));
+    assert_eq!(health.trim(), "healthy");
+    assert_eq!(
+        ok(&compose(
+            &d,
+            p,
+            &[
+                "-p",
+                "bw",
+                "exec",
+                "-T",
+                "app",
+                "cat",
+                "/msg.txt",
+                "/greeting"
+            ]
+        )),
+        "built by compose\nhola\n"
+    );
+    // cp out of and into the service's container.
+    let got = p.join("got.txt");
+    ok(&compose(
+        &d,
+        p,
+        &["-p", "bw", "cp", "app:/msg.txt", got.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "built by compose\n");
+    write(p, "in.txt", "copied in\n", false);
+    ok(&compose(
+        &d,
+        p,
+        &[
+            "-p",
+            "bw",
+            "cp",
+            p.join("in.txt").to_str().unwrap(),
+            "app:/in.txt",
+        ],
+    ));
+    assert_eq!(
+        ok(&compose(
+            &d,
+            p,
+            &["-p", "bw", "exec", "-T", "app", "cat", "/in.txt"]
+        )),
+        "copied in\n"
+    );
+    let imgs = ok(&compose(&d, p, &["-p", "bw", "images"]));
+    assert!(imgs.contains("bw-app"), "{imgs}");
+    ok(&compose(
+        &d,
+        p,
+        &["-p", "bw", "down", "--rmi", "local", "-t", "1"],
+    ));
+    assert_eq!(
+        ok(&d.berth(&["images", "-q", "bw-app"])).trim(),
+        "",
+        "down --rmi local removes the built image"
+    );
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])).trim(), "");
+}
