@@ -434,12 +434,22 @@ impl Netlink {
                 if let Some(mtu) = cfg.mtu {
                     b = b.mtu(mtu);
                 }
-                self.handle
-                    .link()
-                    .add(b.build())
-                    .execute()
-                    .await
-                    .map_err(|e| Error::netlink(format!("creating bridge {name}"), e))?;
+                match self.handle.link().add(b.build()).execute().await {
+                    Ok(()) => {}
+                    // Made meanwhile by a concurrent start on the same
+                    // network: use it if it is a bridge.
+                    Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {
+                        match self.link(name).await? {
+                            Some(l) if l.kind.as_deref() == Some("bridge") => {}
+                            _ => {
+                                return Err(Error::InvalidArgument(format!(
+                                    "cannot use {name} as a bridge: a non-bridge link of that name exists"
+                                )))
+                            }
+                        }
+                    }
+                    Err(e) => return Err(Error::netlink(format!("creating bridge {name}"), e)),
+                }
                 self.index_of(name).await?
             }
         };

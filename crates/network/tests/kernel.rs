@@ -787,3 +787,25 @@ async fn forward_drop_policy_in_another_table() {
     assert!(fw.remove(table).await.unwrap());
     // Everything else vanishes with the private namespaces.
 }
+
+/// Two starts on a new network make its bridge at the same moment: both
+/// succeed, on the one bridge.
+#[tokio::test]
+async fn concurrent_ensure_bridge_on_one_name() {
+    let host = Ns::new();
+    let nl = Netlink::in_netns(&host.path()).await.unwrap();
+    let net = new_subnet("race").await;
+    let name = unique("bt");
+    let cfg = BridgeConfig {
+        name: name.clone(),
+        mtu: None,
+        address: Some((net.gateway, net.prefix_len())),
+    };
+    for _ in 0..5 {
+        let (a, b) = tokio::join!(nl.ensure_bridge(&cfg), nl.ensure_bridge(&cfg));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a, b, "one bridge");
+        assert!(nl.delete_link(&name).await.unwrap());
+    }
+    // Everything else goes with the private namespace.
+}

@@ -283,17 +283,22 @@ impl Drop for Daemon {
             }
         }
         // Whatever is still mounted under our directory goes too.
-        let root = self.dir.path().display().to_string();
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|p| p.starts_with(&root))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
-            }
+        unmount_under(self.dir.path());
+    }
+}
+
+/// Detaches whatever is mounted at or under `dir`, deepest first.
+pub fn unmount_under(dir: &Path) {
+    let root = dir.display().to_string();
+    if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
+        let mut points: Vec<&str> = info
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|p| p.starts_with(&root))
+            .collect();
+        points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        for p in points {
+            let _ = rustix::mount::unmount(p, rustix::mount::UnmountFlags::DETACH);
         }
     }
 }
