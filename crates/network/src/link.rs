@@ -1,5 +1,5 @@
 //! Network devices through netlink (the `rtnetlink` crate): bridges, veth
-//! pairs whose container end moves into the container's namespace, macvlan
+//! pairs whose container end is made in the container's namespace, macvlan
 //! devices, addresses, routes, and listing links to clean up after a crash.
 //!
 //! A [`Netlink`] is a netlink socket bound to one network namespace: the
@@ -9,10 +9,11 @@
 //! is then driven by the caller's tokio runtime like any other, so no
 //! runtime thread ever changes namespace.
 //!
-//! Connecting a container ([`Netlink::attach_veth`]) is Docker's sequence:
-//! create `vethXXXX` + a temporary peer in the host, enslave the host end to
-//! the bridge and bring it up, move the peer into the container's namespace,
-//! and there rename it (`eth0`), set its MAC (`02:42:` + the IPv4 address,
+//! Connecting a container ([`Netlink::attach_veth`]): create `vethXXXX` in
+//! the host with a temporary peer made directly in the container's
+//! namespace (moving a link between namespaces waits for an RCU grace
+//! period, 10-30 ms here), enslave the host end to the bridge and bring it
+//! up, and in the namespace rename the peer (`eth0`), set its MAC (`02:42:` + the IPv4 address,
 //! Docker's derivation), MTU and address, bring it and `lo` up and add the
 //! default route via the gateway. Any failure removes what was created.
 
