@@ -5,29 +5,9 @@
 # daemon's RSS and each shim's RSS/PSS with 100 `sleep` containers. With
 # docker.io installed, dockerd's figures (own data root and socket) beside.
 # Usage: bench/containers.sh [RUNS]   (as root; builds berth in release mode)
-set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh"
 RUNS=${1:-20}
 N=${N:-100}
-cargo build --release -q -p berth
-BERTH=$PWD/target/release/berth
-work=$(mktemp -d /var/tmp/berth-cbench.XXXXXX)
-pids=()
-cleanup() {
-  for cli in "$BERTH -H unix://$work/berth/sock" "docker -H unix://$work/docker/sock"; do
-    ids=$($cli ps -aq 2>/dev/null || true)
-    [ -n "$ids" ] && $cli rm -f $ids >/dev/null 2>&1 || true
-  done
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 2
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms() { python3 -c "import sys; print(f'{(float(sys.argv[2])-float(sys.argv[1]))*1000:.1f}')" "$1" "$2"; }
-now() { date +%s.%N; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 0; }
 
@@ -52,13 +32,7 @@ bench_engine() {
   echo "$(printf '%s\n' "${runs[@]}" | median) $(printf '%s\n' "${cs[@]}" | median) $(printf '%s\n' "${stops[@]}" | median) $conc"
 }
 
-mkdir -p "$work/berth"; echo '{}' > "$work/berth/daemon.json"
-"$BERTH" daemon --data-root "$work/berth/data" --exec-root "$work/berth/run" -H "unix://$work/berth/sock" \
-  --pidfile "$work/berth/pid" --config-file "$work/berth/daemon.json" 2>"$work/berth/log" &
-bpid=$!; pids+=("$bpid")
-for _ in $(seq 1 100); do [ -S "$work/berth/sock" ] && break; sleep 0.05; done
-B=("$BERTH" -H "unix://$work/berth/sock")
-scripts/busybox-rootfs.sh | "${B[@]}" import -c 'CMD ["sh"]' - busybox:latest >/dev/null
+start_berth
 sleep 1
 b_idle=$(rss_kb "$bpid")
 read -r b_run b_cs b_stop b_conc < <(bench_engine "${B[@]}")
@@ -68,15 +42,8 @@ b_shim_rss=$(for p in $shims; do rss_kb "$p"; done | median)
 b_shim_pss=$(for p in $shims; do pss_kb "$p"; done | median)
 
 d_run=- d_cs=- d_stop=- d_conc=- d_idle=- d_rss=- d_shim_rss=- d_shim_pss=-
-if command -v dockerd >/dev/null; then
-  mkdir -p "$work/docker"; echo '{}' > "$work/docker/daemon.json"
-  dockerd --data-root "$work/docker/data" --exec-root "$work/docker/run" -H "unix://$work/docker/sock" \
-    --pidfile "$work/docker/pid" --bridge none --iptables=false --ip6tables=false \
-    --config-file "$work/docker/daemon.json" >"$work/docker/log" 2>&1 &
-  dpid=$!; pids+=("$dpid")
-  for _ in $(seq 1 200); do [ -S "$work/docker/sock" ] && break; sleep 0.1; done
-  D=(docker -H "unix://$work/docker/sock")
-  "${B[@]}" save busybox:latest | "${D[@]}" load -q >/dev/null
+start_docker --bridge none --iptables=false --ip6tables=false
+if [ ${#D[@]} -gt 0 ]; then
   sleep 2
   ctd() { pgrep -f "containerd --config $work/docker" || pgrep -xf "containerd.*$work/docker.*" || true; }
   d_idle=$(( $(rss_kb "$dpid") + $(for p in $(ctd); do rss_kb "$p"; done | awk '{s+=$1} END {print s+0}') ))
