@@ -73,6 +73,7 @@ fn main() -> ExitCode {
         });
         return ExitCode::from(code.clamp(0, 255) as u8);
     }
+    quiet_on_closed_stdout();
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -90,6 +91,16 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            // Our output's reader went away (`| head`): quiet, as docker.
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
+            while let Some(c) = cause {
+                if c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+                {
+                    return ExitCode::from(141);
+                }
+                cause = c.source();
+            }
             eprintln!("{e}");
             match e.downcast_ref::<commands::container::Exit>() {
                 Some(x) => ExitCode::from(x.0),
@@ -97,4 +108,24 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// As the docker CLI: output piped into a reader that stops early (`berth
+/// ps | head -1`) ends the command quietly with SIGPIPE's status (141)
+/// instead of a panic message (Rust ignores SIGPIPE, so `println!` panics
+/// on the broken pipe).
+fn quiet_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }

@@ -639,3 +639,21 @@ fn sigkill_during_import_leaves_nothing_after_restart() {
     ok(&saved);
     assert!(saved.stdout.len() > 1_000_000);
 }
+
+/// Output into a pipe nobody reads (`berth history x | true`) ends the
+/// command quietly with SIGPIPE's status, as the docker CLI does.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &[]);
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(berth_bin())
+        .args(["-H", &d.host(), "history", "busybox"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run berth");
+    assert_eq!(out.status.code(), Some(141));
+    assert_eq!(text(&out.stderr), "");
+}
