@@ -415,14 +415,7 @@ impl Engine {
                         .or_insert_with(|| Arc::new(NameTable::new()))
                         .clone()
                 })?;
-                let cname = rec.name.trim_start_matches('/');
-                let addr = IpAddr::V4(ip);
-                table.add(cname, addr);
-                table.add(&rec.id[..12], addr);
-                for a in &ep.aliases {
-                    table.add(a, addr);
-                }
-                table.set_reverse(addr, &format!("{cname}.{}", n.name));
+                register_names(&table, rec, &ep.aliases, ip, &n.name);
                 tables.push(table);
             }
         }
@@ -617,14 +610,7 @@ impl Engine {
                             .or_insert_with(|| Arc::new(NameTable::new()))
                             .clone()
                     })?;
-                    let addr = IpAddr::V4(ip);
-                    let cname = rec.name.trim_start_matches('/');
-                    table.add(cname, addr);
-                    table.add(&rec.id[..12], addr);
-                    for a in &ep.aliases {
-                        table.add(a, addr);
-                    }
-                    table.set_reverse(addr, &format!("{cname}.{}", n.name));
+                    register_names(&table, rec, &ep.aliases, ip, &n.name);
                     tables.push(table);
                 }
             }
@@ -719,15 +705,19 @@ impl Engine {
     pub fn apply_firewall(&self) {
         self.block_on_net(async {
             self.apply_firewall_async().await;
-            let bridges: Vec<String> = self
-                .network_records()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|n| n.driver == "bridge")
-                .map(|n| n.device)
-                .collect();
+            let bridges = self.bridge_devices();
             self.sync_forward_accept(&bridges).await;
         });
+    }
+
+    /// The bridge devices of all bridge networks.
+    fn bridge_devices(&self) -> Vec<String> {
+        self.network_records()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.driver == "bridge")
+            .map(|n| n.device)
+            .collect()
     }
 
     /// Hosts where iptables' `FORWARD` chain drops by default (as it does
@@ -876,13 +866,7 @@ impl Engine {
         if any_running {
             return;
         }
-        let bridges: Vec<String> = self
-            .network_records()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|n| n.driver == "bridge")
-            .map(|n| n.device)
-            .collect();
+        let bridges = self.bridge_devices();
         let table = self.config.network.prefix.clone();
         let firewall = self.config.network.firewall;
         self.block_on_net(async {
@@ -898,6 +882,25 @@ impl Engine {
             }
         });
     }
+}
+
+/// A container's names on a network's DNS table: its name, short ID and
+/// aliases, and the reverse name `NAME.NETWORK`.
+fn register_names(
+    table: &NameTable,
+    rec: &ContainerRecord,
+    aliases: &[String],
+    ip: Ipv4Addr,
+    network: &str,
+) {
+    let cname = rec.name.trim_start_matches('/');
+    let addr = IpAddr::V4(ip);
+    table.add(cname, addr);
+    table.add(&rec.id[..12], addr);
+    for a in aliases {
+        table.add(a, addr);
+    }
+    table.set_reverse(addr, &format!("{cname}.{network}"));
 }
 
 /// The host port recorded for a request before a daemon restart.
