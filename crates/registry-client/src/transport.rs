@@ -165,18 +165,40 @@ impl Http {
     pub(crate) async fn send_within(
         &self,
         skip_verify: bool,
-        mut req: Request<ReqBody>,
+        req: Request<ReqBody>,
         limit: Duration,
     ) -> Result<Response<Incoming>, Error> {
-        let method = go_method(req.method());
-        let url = req.uri().to_string();
-        req.headers_mut()
-            .insert(USER_AGENT, self.user_agent.clone());
         let client = if skip_verify {
             &self.insecure
         } else {
             &self.secure
         };
+        self.send_with(client, req, limit, true).await
+    }
+
+    /// Sends a request to any web server (not a registry): always verifies
+    /// certificates, and errors do not speak of registries.
+    pub(crate) async fn send_download(
+        &self,
+        req: Request<ReqBody>,
+    ) -> Result<Response<Incoming>, Error> {
+        self.send_with(&self.secure, req, self.timeouts.response, false)
+            .await
+    }
+
+    /// Sends `req` through `client` with the user agent, bounded by `limit`;
+    /// errors name the request and (`for_registry`) speak of registries.
+    async fn send_with(
+        &self,
+        client: &HyperClient<Connector, ReqBody>,
+        mut req: Request<ReqBody>,
+        limit: Duration,
+        for_registry: bool,
+    ) -> Result<Response<Incoming>, Error> {
+        let method = go_method(req.method());
+        let url = req.uri().to_string();
+        req.headers_mut()
+            .insert(USER_AGENT, self.user_agent.clone());
         let host = req
             .uri()
             .authority()
@@ -192,39 +214,7 @@ impl Http {
             Ok(Err(e)) => Err(Error::Transport {
                 method,
                 url,
-                message: describe(&e, &host, https, true),
-            }),
-            Ok(Ok(r)) => Ok(r),
-        }
-    }
-
-    /// Sends a request to any web server (not a registry): always verifies
-    /// certificates, and errors do not speak of registries.
-    pub(crate) async fn send_download(
-        &self,
-        mut req: Request<ReqBody>,
-    ) -> Result<Response<Incoming>, Error> {
-        let method = go_method(req.method());
-        let url = req.uri().to_string();
-        req.headers_mut()
-            .insert(USER_AGENT, self.user_agent.clone());
-        let host = req
-            .uri()
-            .authority()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        let https = req.uri().scheme_str() == Some("https");
-        let limit = self.timeouts.response;
-        match tokio::time::timeout(limit, self.secure.request(req)).await {
-            Err(_) => Err(Error::Timeout {
-                method,
-                url,
-                secs: limit.as_secs(),
-            }),
-            Ok(Err(e)) => Err(Error::Transport {
-                method,
-                url,
-                message: describe(&e, &host, https, false),
+                message: describe(&e, &host, https, for_registry),
             }),
             Ok(Ok(r)) => Ok(r),
         }
