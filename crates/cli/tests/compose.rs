@@ -668,3 +668,178 @@ fn build_wait_cp_and_rmi_local() {
     );
     assert_eq!(ok(&d.berth(&["ps", "-aq"])).trim(), "");
 }
+
+/// Service name → container ID of a project, as the daemon lists them.
+fn project_ids(d: &Daemon, project: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for id in ok(&d.berth(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+    ]))
+    .lines()
+    {
+        let svc = ok(&d.berth(&[
+            "inspect",
+            "-f",
+            "{{index .Config.Labels \"com.docker.compose.service\"}}",
+            id,
+        ]));
+        out.insert(svc.trim().to_string(), id.to_string());
+    }
+    out
+}
+
+/// docker-compose 1.29 and `berth compose` agree on the config hash: an
+/// `up -d` by one after an `up -d` by the other on the unchanged project
+/// recreates nothing (same container IDs), both ways; a real change made
+/// through one is then seen as up to date by the other.
+#[test]
+fn docker_compose_v1_and_berth_compose_keep_each_others_containers() {
+    let Some(bin) = docker_compose() else {
+        eprintln!(
+            "SKIPPED: docker-compose is not installed (apt-get install docker-compose, Debian's 1.29.2)"
+        );
+        return;
+    };
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    let port = free_port();
+    let file = |greeting: &str| {
+        format!(
+            r#"version: "3.8"
+services:
+  web:
+    image: busybox
+    init: true
+    command: httpd -f -p 80 -h /www
+    environment:
+      GREETING: {greeting}
+    ports:
+      - "127.0.0.1:{port}:80"
+    volumes:
+      - ./www:/www:ro
+      - data:/data
+    labels:
+      team: blue
+    restart: unless-stopped
+  worker:
+    image: busybox
+    init: true
+    command: ["sh", "-c", "sleep 300"]
+    depends_on: [web]
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 30s
+volumes:
+  data:
+"#
+        )
+    };
+    write(p, "www/index.html", "hi\n", false);
+    write(p, "docker-compose.yml", &file("hello"), false);
+    let dc = |args: &[&str]| -> Output {
+        Command::new(&bin)
+            .args(["-p", "hashes"])
+            .args(args)
+            .current_dir(p)
+            .env("DOCKER_HOST", d.host())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("COMPOSE_FILE")
+            .env_remove("COMPOSE_PROJECT_NAME")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run docker-compose")
+    };
+    let bc = |args: &[&str]| -> Output {
+        let mut all = vec!["-p", "hashes"];
+        all.extend_from_slice(args);
+        compose(&d, p, &all)
+    };
+
+    // berth first, docker-compose second, berth again.
+    ok(&bc(&["up", "-d"]));
+    let first = project_ids(&d, "hashes");
+    assert_eq!(first.len(), 2, "{first:?}");
+    let out = dc(&["up", "-d"]);
+    ok(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("is up-to-date"), "{err}");
+    assert!(!err.contains("Recreating"), "{err}");
+    assert_eq!(
+        project_ids(&d, "hashes"),
+        first,
+        "docker-compose recreated:\n{err}"
+    );
+    let out = bc(&["up", "-d"]);
+    ok(&out);
+    assert!(
+        !text(&out.stderr).contains("Recreate"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(project_ids(&d, "hashes"), first);
+
+    // A change made through berth is up to date for docker-compose.
+    write(p, "docker-compose.yml", &file("bonjour"), false);
+    let out = bc(&["up", "-d"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("hashes-web-1  Recreate"),
+        "{}",
+        text(&out.stderr)
+    );
+    let changed = project_ids(&d, "hashes");
+    assert_ne!(changed["web"], first["web"]);
+    assert_eq!(changed["worker"], first["worker"]);
+    let out = dc(&["up", "-d"]);
+    ok(&out);
+    assert_eq!(project_ids(&d, "hashes"), changed, "{}", text(&out.stderr));
+
+    // docker-compose first, berth second, docker-compose again.
+    ok(&bc(&["down", "-t", "1"]));
+    assert!(project_ids(&d, "hashes").is_empty());
+    ok(&dc(&["up", "-d"]));
+    let made = project_ids(&d, "hashes");
+    assert_eq!(made.len(), 2, "{made:?}");
+    let out = bc(&["up", "-d"]);
+    ok(&out);
+    let err = text(&out.stderr);
+    assert!(err.contains("hashes_web_1  Running"), "{err}");
+    assert!(!err.contains("Recreate"), "{err}");
+    assert_eq!(project_ids(&d, "hashes"), made);
+    let out = dc(&["up", "-d"]);
+    ok(&out);
+    assert_eq!(project_ids(&d, "hashes"), made, "{}", text(&out.stderr));
+
+    // A change made through docker-compose (its recreate reads the image's
+    // ContainerConfig) is up to date for berth.
+    write(p, "docker-compose.yml", &file("salut"), false);
+    let out = dc(&["up", "-d"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Recreating"),
+        "{}",
+        text(&out.stderr)
+    );
+    let redone = project_ids(&d, "hashes");
+    assert_ne!(redone["web"], made["web"]);
+    assert_eq!(redone["worker"], made["worker"]);
+    let out = bc(&["up", "-d"]);
+    ok(&out);
+    assert!(
+        !text(&out.stderr).contains("Recreate"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(project_ids(&d, "hashes"), redone);
+    assert_eq!(
+        ok(&bc(&["exec", "-T", "web", "sh", "-c", "echo $GREETING"])),
+        "salut\n"
+    );
+    ok(&dc(&["down", "-v", "-t", "1"]));
+    assert!(project_ids(&d, "hashes").is_empty());
+}

@@ -6,13 +6,25 @@
 //!
 //! # The config hash
 //!
-//! `com.docker.compose.config-hash` is the hex SHA-256 of the compact JSON
-//! serialisation of the normalised [`Service`] (fields in compose-go's
-//! order with its names, maps sorted, empty fields omitted, the service
-//! name left out) after clearing what compose v2 clears before hashing:
-//! `build`, `pull_policy`, `scale`, `deploy.replicas`, `depends_on` and
-//! `profiles`. Labels compose adds itself are not part of it. A container
-//! whose label differs from the current hash is out of date.
+//! `com.docker.compose.config-hash` is what decides whether `up` leaves a
+//! container alone, and docker-compose 1.29 and compose v2 compute it
+//! differently: 1.29 hashes its own processed service dictionary plus the
+//! image ID ([`crate::v1`]), v2 hashes its normalised service model. One
+//! label cannot satisfy both, so berth writes docker-compose 1.29's hash
+//! (the tool berth is tested against: `docker-compose up` after `berth
+//! compose up` on an unchanged project recreates nothing, and the reverse)
+//! and, when reading, also takes compose v2's hash as up to date
+//! ([`hash_matches`]), so containers made by compose v2 are not recreated
+//! either. Where berth cannot reproduce 1.29's hash without the daemon's
+//! help ([`crate::v1`] lists the cases) it writes compose v2's.
+//!
+//! Compose v2's hash ([`v2_config_hash`]) is the hex SHA-256 of the
+//! compact JSON serialisation of the normalised [`Service`] (fields in
+//! compose-go's order with its names, maps sorted, empty fields omitted,
+//! the service name left out) after clearing what compose v2 clears
+//! before hashing: `build`, `pull_policy`, `scale`, `deploy.replicas`,
+//! `depends_on` and `profiles`. Labels compose adds itself are not part
+//! of it.
 
 use std::collections::BTreeMap;
 
@@ -94,8 +106,28 @@ pub fn oneoff_container_name(project: &str, service: &str, slug: &str, naming: N
     format!("{project}{s}{service}{s}run{s}{short}")
 }
 
-/// The config hash of a service (see the module documentation).
-pub fn config_hash(service: &Service) -> String {
+/// The config hash berth writes on a service's containers: docker-compose
+/// 1.29's when berth can reproduce it, else compose v2's (see the module
+/// documentation). `image_id` is the ID of the service's image.
+pub fn config_hash(project: &Project, service: &Service, image_id: Option<&str>) -> String {
+    crate::v1::config_hash(project, &service.name, image_id)
+        .unwrap_or_else(|| v2_config_hash(service))
+}
+
+/// Whether a container's config-hash label says it is up to date with
+/// `service`: docker-compose 1.29's hash or compose v2's.
+pub fn hash_matches(
+    label: Option<&str>,
+    project: &Project,
+    service: &Service,
+    image_id: Option<&str>,
+) -> bool {
+    let Some(label) = label else { return false };
+    label == config_hash(project, service, image_id) || label == v2_config_hash(service)
+}
+
+/// Compose v2's config hash of a service (see the module documentation).
+pub fn v2_config_hash(service: &Service) -> String {
     let mut s = service.clone();
     s.build = None;
     s.pull_policy = None;
@@ -196,7 +228,10 @@ pub fn container_labels(
         ONEOFF_LABEL.into(),
         if opts.oneoff { "True" } else { "False" }.into(),
     );
-    labels.insert(CONFIG_HASH_LABEL.into(), config_hash(service));
+    labels.insert(
+        CONFIG_HASH_LABEL.into(),
+        config_hash(project, service, opts.image_digest.as_deref()),
+    );
     if opts.number > 0 {
         labels.insert(CONTAINER_NUMBER_LABEL.into(), opts.number.to_string());
     }

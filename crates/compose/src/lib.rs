@@ -5,7 +5,8 @@
 //! `version` key ignored), interpolates variables, validates against the
 //! specification's schema, merges several files and `extends`, and returns
 //! a typed, normalised [`Project`]. [`engine`] turns services into Docker
-//! Engine API create bodies with compose's names and labels, [`config`]
+//! Engine API create bodies with compose's names and labels ([`v1`]:
+//! docker-compose 1.29's config hash, which berth writes), [`config`]
 //! renders `docker compose config`, and [`Project::start_order`] and
 //! friends order services by their dependencies.
 
@@ -21,6 +22,7 @@ mod merge;
 mod model;
 mod schema;
 pub mod syntax;
+pub mod v1;
 mod yaml;
 
 pub use dotenv::{parse_env, read_env_file};

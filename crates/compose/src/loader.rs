@@ -430,8 +430,13 @@ pub fn load(options: LoadOptions) -> Result<Project> {
         warnings: Vec::new(),
     };
     let mut dict = Value::Object(Map::new());
+    let mut raw_documents = Vec::new();
     for src in sources {
         for mut doc in src.docs {
+            raw_documents.push(crate::v1::RawDocument {
+                file: src.path.clone(),
+                value: doc.value.clone(),
+            });
             ctx.prepare(&mut doc, &src.path)?;
             if let Some(Value::Object(services)) = doc.value.get_mut("services") {
                 let mut s = std::mem::take(services);
@@ -466,6 +471,7 @@ pub fn load(options: LoadOptions) -> Result<Project> {
     project.config_files = files;
     project.environment = env;
     project.warnings = warnings;
+    project.raw_documents = raw_documents;
     project.apply_profiles(profiles);
     check_consistency(&project)?;
     Ok(project)

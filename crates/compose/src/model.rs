@@ -99,6 +99,10 @@ pub struct Project {
     /// Warnings compose would print (unset variables, obsolete `version`...).
     #[serde(skip)]
     pub warnings: Vec<String>,
+    /// The documents as read, before interpolation (for docker-compose
+    /// 1.29's config hash, see [`crate::v1`]).
+    #[serde(skip)]
+    pub raw_documents: Vec<crate::v1::RawDocument>,
 }
 
 /// One service, normalised (long syntax everywhere).

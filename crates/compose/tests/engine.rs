@@ -4,8 +4,8 @@
 mod common;
 
 use berth_compose::engine::{
-    config_hash, container_create, container_name, network_create, oneoff_container_name,
-    volume_create, ContainerOptions, Naming,
+    config_hash, container_create, container_name, hash_matches, network_create,
+    oneoff_container_name, v2_config_hash, volume_create, ContainerOptions, Naming,
 };
 use berth_compose::{config, load};
 use common::TestProject;
@@ -123,8 +123,11 @@ fn container_body() {
         labels["com.docker.compose.depends_on"],
         "redis:service_healthy:false"
     );
-    assert_eq!(labels["com.docker.compose.config-hash"], config_hash(web));
-    assert_eq!(config_hash(web).len(), 64);
+    assert_eq!(
+        labels["com.docker.compose.config-hash"],
+        config_hash(&project, web, Some("sha256:abc"))
+    );
+    assert_eq!(config_hash(&project, web, None).len(), 64);
 
     let h = &b["HostConfig"];
     assert_eq!(
@@ -208,16 +211,16 @@ fn shared_namespaces_and_restart_policy() {
 fn config_hash_tracks_relevant_changes_only() {
     let (_p, project) = project();
     let web = project.services["web"].clone();
-    let base = config_hash(&web);
-    assert_eq!(base, config_hash(&web.clone()));
+    let base = v2_config_hash(&web);
+    assert_eq!(base, v2_config_hash(&web.clone()));
 
     let mut changed = web.clone();
     changed.image = Some("other".into());
-    assert_ne!(config_hash(&changed), base);
+    assert_ne!(v2_config_hash(&changed), base);
 
     let mut changed = web.clone();
     changed.environment.insert("B".into(), Some("2".into()));
-    assert_ne!(config_hash(&changed), base);
+    assert_ne!(v2_config_hash(&changed), base);
 
     // Not part of the hash: scale, depends_on, build, profiles, pull_policy.
     let mut same = web.clone();
@@ -226,7 +229,26 @@ fn config_hash_tracks_relevant_changes_only() {
     same.build = None;
     same.profiles = vec!["x".into()];
     same.pull_policy = Some("always".into());
-    assert_eq!(config_hash(&same), base);
+    assert_eq!(v2_config_hash(&same), base);
+}
+
+#[test]
+fn written_hash_is_docker_compose_v1s_and_either_is_accepted() {
+    let (_p, project) = project();
+    let web = &project.services["web"];
+    let v1 = config_hash(&project, web, Some("sha256:abc"));
+    assert_eq!(
+        Some(v1.clone()),
+        berth_compose::v1::config_hash(&project, "web", Some("sha256:abc"))
+    );
+    assert_ne!(v1, v2_config_hash(web));
+    // The image is part of docker-compose 1.29's hash.
+    assert_ne!(v1, config_hash(&project, web, Some("sha256:def")));
+    for label in [v1.as_str(), v2_config_hash(web).as_str()] {
+        assert!(hash_matches(Some(label), &project, web, Some("sha256:abc")));
+    }
+    assert!(!hash_matches(Some("0"), &project, web, Some("sha256:abc")));
+    assert!(!hash_matches(None, &project, web, Some("sha256:abc")));
 }
 
 #[test]

@@ -48,17 +48,55 @@ pub async fn list(
     Ok(Json(list))
 }
 
+/// Before API 1.45 an image's inspect also has `Container` and
+/// `ContainerConfig` (the build container's config, zero-valued for images
+/// not made by the classic builder). docker-compose 1.x negotiates the
+/// daemon's newest API version yet still reads
+/// `ContainerConfig.Volumes` when it recreates a container (it fails with
+/// `KeyError: 'ContainerConfig'` against Docker 25 and later), so its
+/// requests (`User-Agent: docker-compose/1.…`) get the field at any
+/// version. berth puts the image's own `Volumes` there, so anonymous
+/// volumes the image declares are carried over as with a classically
+/// built image.
+fn with_container_config(
+    mut v: serde_json::Value,
+    api: (u32, u32),
+    agent: &str,
+) -> serde_json::Value {
+    if api < (1, 45) || agent.starts_with("docker-compose/1.") {
+        let volumes = v["Config"]["Volumes"].clone();
+        v["Container"] = json!("");
+        v["ContainerConfig"] = json!({
+            "Hostname": "", "Domainname": "", "User": "",
+            "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+            "Tty": false, "OpenStdin": false, "StdinOnce": false,
+            "Env": null, "Cmd": null, "Image": "", "Volumes": volumes,
+            "WorkingDir": "", "Entrypoint": null, "OnBuild": null, "Labels": null,
+        });
+    }
+    v
+}
+
 pub async fn get_dispatch(
     State(e): State<S>,
+    Extension(v): Extension<ApiVersion>,
     Path(rest): Path<String>,
     RawQuery(_q): RawQuery,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     let Some((name, op)) = rest.rsplit_once('/') else {
         return Ok(page_not_found());
     };
     let name = name.to_string();
     match op {
-        "json" => Ok(Json(blocking(move || e.inspect_image(&name)).await?).into_response()),
+        "json" => {
+            let inspect = blocking(move || e.inspect_image(&name)).await?;
+            let agent = headers
+                .get(header::USER_AGENT)
+                .and_then(|a| a.to_str().ok())
+                .unwrap_or("");
+            Ok(Json(with_container_config(inspect, v.pair(), agent)).into_response())
+        }
         "history" => Ok(Json(blocking(move || e.image_history(&name)).await?).into_response()),
         "get" => save(e, vec![name]).await,
         _ => Ok(page_not_found()),

@@ -147,7 +147,8 @@ pub struct ConfigArgs {
     /// Format the output (yaml or json).
     #[arg(long = "format", default_value = "yaml")]
     pub format: String,
-    /// Print the service config hash, one per line ("*" for all services).
+    /// Print the service config hash, one per line ("*" for all services;
+    /// compose v2's hash: the label berth writes is docker-compose 1.29's).
     #[arg(long = "hash")]
     pub hash: Option<String>,
     /// Save to file (default to stdout).

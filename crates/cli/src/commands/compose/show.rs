@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::ExitCode;
 
-use berth_compose::engine::{config_hash, CONFIG_FILES_LABEL, PROJECT_LABEL};
+use berth_compose::engine::{v2_config_hash, CONFIG_FILES_LABEL, PROJECT_LABEL};
 use serde_json::{json, Value};
 
 use super::args::{ConfigArgs, ImagesArgs, LsArgs, PortArgs, PsArgs, VersionArgs};
@@ -142,7 +142,7 @@ pub fn config(ctx: &Ctx, a: &ConfigArgs) -> Result<ExitCode, CmdError> {
                 .services
                 .get(&name)
                 .ok_or_else(|| format!("no such service: {name}"))?;
-            out.push_str(&format!("{name} {}\n", config_hash(s)));
+            out.push_str(&format!("{name} {}\n", v2_config_hash(s)));
         }
         out
     } else {

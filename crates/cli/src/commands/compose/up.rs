@@ -17,7 +17,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use berth_compose::engine::{
-    config_hash, container_create, network_create, service_links, volume_create, ContainerOptions,
+    container_create, hash_matches, network_create, service_links, volume_create, ContainerOptions,
     CONFIG_HASH_LABEL, IMAGE_LABEL, NETWORK_LABEL, PROJECT_LABEL,
 };
 use berth_compose::{Project, Service};
@@ -534,7 +534,6 @@ async fn converge_service(
     names: &BTreeMap<String, Vec<String>>,
 ) -> Result<Vec<Converged>, CmdError> {
     let project = &plan.project;
-    let expected = config_hash(service);
     let scale = service.replicas().max(0) as usize;
     let mut existing: Vec<Ctr> = observed
         .iter()
@@ -559,10 +558,14 @@ async fn converge_service(
         })
     };
     let kept = for_each(existing.clone(), ctx.parallelism(), |c| {
-        let expected = expected.clone();
         let image_id = image_id.clone();
         async move {
-            let hash_differs = c.labels.get(CONFIG_HASH_LABEL) != Some(&expected);
+            let hash_differs = !hash_matches(
+                c.labels.get(CONFIG_HASH_LABEL).map(String::as_str),
+                project,
+                service,
+                image_id.as_deref(),
+            );
             let image_differs = match (c.labels.get(IMAGE_LABEL), &image_id) {
                 (Some(have), Some(want)) => have != want,
                 _ => false,
