@@ -6,8 +6,9 @@
 //! without `-v`, `ls`), convergence (only the edited service is
 //! recreated), errors found before anything is created, the attached `up`
 //! (prefixed output, `--abort-on-container-exit`, `--exit-code-from`,
-//! Ctrl-C), and the real docker-compose 1.29 on the same daemon and
-//! project, when it is installed.
+//! Ctrl-C, restarts followed), `logs -f` picking up new containers, and
+//! the real docker-compose 1.29 on the same daemon and project (shared
+//! containers, config hashes both tools agree on), when it is installed.
 
 mod common;
 
@@ -842,4 +843,132 @@ volumes:
     );
     ok(&dc(&["down", "-v", "-t", "1"]));
     assert!(project_ids(&d, "hashes").is_empty());
+}
+
+/// A child's stdout lines, as they come.
+fn line_reader(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Reads lines until one contains `want`; returns everything read.
+fn read_until(rx: &std::sync::mpsc::Receiver<String>, want: &str, seen: &mut Vec<String>) {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(30) {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) => {
+                let hit = l.contains(want);
+                seen.push(l);
+                if hit {
+                    return;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!("{want:?} never came; got:\n{}", seen.join("\n"));
+}
+
+/// Attached `up` follows a container through the restarts its policy
+/// makes, as compose v2 does: every run's output, an `exited with code`
+/// line per exit, and the end once it stops for good.
+#[test]
+fn attached_up_follows_restarts() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "compose.yaml",
+        "name: rst\nservices:\n  a:\n    image: busybox\n    restart: on-failure:2\n    command: [\"sh\", \"-c\", \"n=$$(cat /n 2>/dev/null || echo 0); n=$$((n+1)); echo $$n > /n; echo run $$n; sleep 0.3; echo end $$n; exit 3\"]\n",
+        false,
+    );
+    let out = compose(&d, p, &["up", "--no-color"]);
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        text(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let want = [
+        "a-1  | run 1",
+        "a-1  | end 1",
+        "a-1 exited with code 3",
+        "a-1  | run 2",
+        "a-1  | end 2",
+        "a-1 exited with code 3",
+        "a-1  | run 3",
+        "a-1  | end 3",
+        "a-1 exited with code 3",
+    ];
+    let got: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("a-1"))
+        .collect();
+    assert_eq!(got, want, "{stdout}");
+    ok(&compose(&d, p, &["down"]));
+}
+
+/// `logs -f` picks up containers started after it (a scale from another
+/// terminal), prints an `exited with code` line per exit, and ends when
+/// every container has stopped, as compose v2 does.
+#[test]
+fn logs_follow_picks_up_new_containers() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "compose.yaml",
+        "name: lf\nservices:\n  w:\n    image: busybox\n    init: true\n    command: [\"sh\", \"-c\", \"echo hello from $$HOSTNAME; sleep 300\"]\n",
+        false,
+    );
+    ok(&compose(&d, p, &["up", "-d"]));
+    let mut child = Command::new(berth_bin())
+        .args(["-H", &d.host(), "compose", "logs", "-f", "--no-color"])
+        .current_dir(p)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn logs -f");
+    let rx = line_reader(&mut child);
+    let mut seen = Vec::new();
+    read_until(&rx, "w-1  | hello from", &mut seen);
+    ok(&compose(&d, p, &["up", "-d", "--scale", "w=2"]));
+    read_until(&rx, "w-2  | hello from", &mut seen);
+    ok(&compose(&d, p, &["stop", "-t", "1"]));
+    read_until(&rx, "exited with code", &mut seen);
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("try_wait") {
+            break s;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(15),
+            "logs -f did not end:\n{}",
+            seen.join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    seen.extend(rx.try_iter());
+    assert!(status.success(), "{}", seen.join("\n"));
+    for name in ["w-1", "w-2"] {
+        assert!(
+            seen.iter()
+                .any(|l| l.starts_with(&format!("{name} exited with code"))),
+            "{name}: {}",
+            seen.join("\n")
+        );
+    }
+    ok(&compose(&d, p, &["down", "-t", "1"]));
 }

@@ -7,10 +7,18 @@
 //! asks for, and stops (then kills, on a second Ctrl-C) the project on
 //! Ctrl-C.
 //!
+//! Followed output (`up` attached, `logs -f`) behaves as compose v2's: each
+//! exit prints `NAME exited with code N`, a container that a restart
+//! policy runs again is followed again (its log since the previous run
+//! ended, so nothing is lost between the exit and the new start), and
+//! containers of the project started meanwhile (`scale`, `up --scale`
+//! from another terminal) are picked up from the daemon's `start` events;
+//! it ends when every followed container has stopped for good.
+//!
 //! Streams are read by spawned tasks (which return nothing: `CmdError` is
 //! not `Send`); they share one [`Printer`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -18,11 +26,12 @@ use std::time::Duration;
 
 use berth_api::client::{body_stream, empty, json_stream};
 use berth_api::{Client, ClientError};
-use berth_compose::engine::{PROJECT_LABEL, SERVICE_LABEL};
+use berth_compose::engine::{ONEOFF_LABEL, PROJECT_LABEL, SERVICE_LABEL};
 use futures::{Stream, StreamExt};
 use hyper::Method;
 use serde_json::{json, Value};
 use tokio::io::AsyncReadExt;
+use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::args::{EventsArgs, LogsArgs};
@@ -49,8 +58,12 @@ pub struct AttachOpts {
 
 /// Writes prefixed lines to stdout, one whole line at a time.
 struct Printer {
-    /// Prefix (coloured) and colour code per container name.
-    prefixes: BTreeMap<String, (String, &'static str)>,
+    /// Colour code per container name (a colour each, in the order the
+    /// names were registered).
+    colors: BTreeMap<String, &'static str>,
+    /// Width of the name column (the longest name plus one).
+    width: usize,
+    prefix: bool,
     color: bool,
     /// Stamp lines with the time they arrive (attached output; the
     /// daemon stamps `logs` itself).
@@ -59,31 +72,42 @@ struct Printer {
 
 impl Printer {
     fn new(names: &[String], opts: AttachOpts, stamp: bool) -> Printer {
-        let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0) + 1;
-        let mut prefixes = BTreeMap::new();
-        for (i, n) in names.iter().enumerate() {
-            let code = COLORS[i % COLORS.len()];
-            let text = if opts.prefix {
-                format!("{n:<width$} | ")
-            } else {
-                String::new()
-            };
-            let text = if opts.color && !text.is_empty() {
-                format!("\x1b[{code}m{text}\x1b[0m")
-            } else {
-                text
-            };
-            prefixes.insert(n.clone(), (text, code));
-        }
-        Printer {
-            prefixes,
+        let mut p = Printer {
+            colors: BTreeMap::new(),
+            width: 0,
+            prefix: opts.prefix,
             color: opts.color,
             stamp: stamp && opts.timestamps,
+        };
+        for n in names {
+            p.register(n);
+        }
+        p
+    }
+
+    /// Gives a container that joins later its colour; widens the column.
+    fn register(&mut self, name: &str) {
+        if !self.colors.contains_key(name) {
+            let code = COLORS[self.colors.len() % COLORS.len()];
+            self.colors.insert(name.to_string(), code);
+            self.width = self.width.max(name.chars().count() + 1);
+        }
+    }
+
+    fn prefix_of(&self, name: &str) -> String {
+        if !self.prefix {
+            return String::new();
+        }
+        let width = self.width;
+        let text = format!("{name:<width$} | ");
+        match self.colors.get(name) {
+            Some(code) if self.color => format!("\x1b[{code}m{text}\x1b[0m"),
+            _ => text,
         }
     }
 
     fn line(&self, name: &str, line: &[u8]) {
-        let prefix = self.prefixes.get(name).map(|p| p.0.as_str()).unwrap_or("");
+        let prefix = self.prefix_of(name);
         let mut o = std::io::stdout().lock();
         let _ = o.write_all(prefix.as_bytes());
         if self.stamp {
@@ -99,8 +123,8 @@ impl Printer {
     fn status(&self, name: &str, msg: &str) {
         let text = format!("{name} {msg}");
         let mut o = std::io::stdout().lock();
-        match self.prefixes.get(name) {
-            Some((_, code)) if self.color => {
+        match self.colors.get(name) {
+            Some(code) if self.color => {
                 let _ = writeln!(o, "\x1b[{code}m{text}\x1b[0m");
             }
             _ => {
@@ -198,6 +222,332 @@ async fn has_tty(client: &Client, id: &str) -> Result<bool, ClientError> {
     Ok(v["Config"]["Tty"] == true)
 }
 
+/// Follows one container's log (`since` an RFC 3339 time, `q` the other
+/// parameters); a task prints it until the stream ends.
+async fn follow_log(
+    client: &Client,
+    printer: Arc<Mutex<Printer>>,
+    id: &str,
+    name: String,
+    q: &str,
+) -> Result<JoinHandle<()>, ClientError> {
+    let tty = has_tty(client, id).await?;
+    let resp = client
+        .request(
+            Method::GET,
+            &format!("/containers/{id}/logs?{q}"),
+            empty(),
+            None,
+        )
+        .await?;
+    Ok(tokio::spawn(print_chunks(
+        printer,
+        name,
+        tty,
+        body_stream(resp),
+    )))
+}
+
+/// What the watchers of followed containers report.
+#[derive(Debug)]
+enum Happening {
+    /// A run ended with `code`; `restarting`: a restart policy runs it again.
+    Exit {
+        id: String,
+        code: i64,
+        restarting: bool,
+    },
+    /// A new run began (a restart); its output is in the log since `since`.
+    Restarted { id: String, since: String },
+    /// A container of the project not followed yet was started.
+    Started { id: String },
+    /// The container went away without another exit (stopped while
+    /// waiting for its restart, removed).
+    Gone { id: String },
+}
+
+/// A container's `State`, or `None` once it is gone.
+async fn state(client: &Client, id: &str) -> Option<Value> {
+    client
+        .get_json(&format!("/containers/{id}/json"))
+        .await
+        .ok()
+        .map(|v| v["State"].clone())
+}
+
+/// Reports each exit of a container (and whether it will run again), each
+/// new run a restart policy begins, until it stops for good.
+async fn watch_runs(client: Client, id: String, tx: UnboundedSender<Happening>) {
+    let Some(st) = state(&client, &id).await else {
+        let _ = tx.send(Happening::Gone { id });
+        return;
+    };
+    let mut run_started = st["StartedAt"].as_str().unwrap_or("").to_string();
+    loop {
+        let resp = client
+            .request(
+                Method::POST,
+                &format!("/containers/{id}/wait?condition=not-running"),
+                empty(),
+                None,
+            )
+            .await;
+        let code = match resp {
+            Ok(r) => berth_api::client::read_json(r)
+                .await
+                .ok()
+                .and_then(|v| v["StatusCode"].as_i64())
+                .unwrap_or(0),
+            Err(_) => 0,
+        };
+        let Some(st) = state(&client, &id).await else {
+            let _ = tx.send(Happening::Exit {
+                id,
+                code,
+                restarting: false,
+            });
+            return;
+        };
+        let again = st["Running"] == true || st["Restarting"] == true;
+        let finished = st["FinishedAt"].as_str().unwrap_or("").to_string();
+        if tx
+            .send(Happening::Exit {
+                id: id.clone(),
+                code,
+                restarting: again,
+            })
+            .is_err()
+            || !again
+        {
+            return;
+        }
+        // Until the next run begins (or the restart is called off).
+        loop {
+            let Some(st) = state(&client, &id).await else {
+                let _ = tx.send(Happening::Gone { id });
+                return;
+            };
+            let started = st["StartedAt"].as_str().unwrap_or("");
+            if started != run_started && st["Restarting"] != true {
+                run_started = started.to_string();
+                let _ = tx.send(Happening::Restarted {
+                    id: id.clone(),
+                    since: finished.clone(),
+                });
+                break;
+            }
+            if st["Running"] != true && st["Restarting"] != true {
+                let _ = tx.send(Happening::Gone { id });
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Reports project containers that start and are not in `known` (only
+/// those of `services` when it is not empty); one-off containers are left
+/// out.
+async fn watch_starts(
+    client: Client,
+    project: String,
+    services: Vec<String>,
+    known: BTreeSet<String>,
+    tx: UnboundedSender<Happening>,
+) {
+    let filters = json!({
+        "type": ["container"],
+        "event": ["start"],
+        "label": [format!("{PROJECT_LABEL}={project}"), format!("{ONEOFF_LABEL}=False")],
+    })
+    .to_string();
+    let Ok(resp) = client
+        .request(
+            Method::GET,
+            &format!("/events?{}", query(&[("filters", &filters)])),
+            empty(),
+            None,
+        )
+        .await
+    else {
+        return;
+    };
+    let mut known = known;
+    let mut stream = Box::pin(json_stream(resp));
+    while let Some(Ok(ev)) = stream.next().await {
+        let id = ev["Actor"]["ID"].as_str().unwrap_or("").to_string();
+        let service = ev["Actor"]["Attributes"][SERVICE_LABEL]
+            .as_str()
+            .unwrap_or("");
+        if id.is_empty() || known.contains(&id) {
+            continue;
+        }
+        if !services.is_empty() && !services.iter().any(|s| s == service) {
+            continue;
+        }
+        known.insert(id.clone());
+        if tx.send(Happening::Started { id }).is_err() {
+            return;
+        }
+    }
+}
+
+/// The output stream currently printing a container's output.
+struct Output {
+    task: JoinHandle<()>,
+    /// An attach (it ends with the run) rather than a followed log (which
+    /// may span restarts).
+    attach: bool,
+}
+
+/// Followed containers: their output streams, their watchers' reports and
+/// who is still expected to stop.
+struct Follower {
+    printer: Arc<Mutex<Printer>>,
+    outputs: BTreeMap<String, Output>,
+    /// Short names by container ID.
+    names: BTreeMap<String, String>,
+    /// Containers not stopped for good yet.
+    alive: BTreeMap<String, Ctr>,
+    /// `timestamps=1` on followed logs.
+    timestamps: bool,
+    tx: UnboundedSender<Happening>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Happening>,
+    /// The events watcher (aborted on drop).
+    starts: Option<JoinHandle<()>>,
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        if let Some(t) = &self.starts {
+            t.abort();
+        }
+    }
+}
+
+impl Follower {
+    fn new(printer: Arc<Mutex<Printer>>, timestamps: bool) -> Follower {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Follower {
+            printer,
+            outputs: BTreeMap::new(),
+            names: BTreeMap::new(),
+            alive: BTreeMap::new(),
+            timestamps,
+            tx,
+            rx,
+            starts: None,
+        }
+    }
+
+    /// Watches `c` until it stops for good.
+    fn watch(&mut self, ctx: &Ctx, c: &Ctr) {
+        self.names
+            .insert(c.id.clone(), c.short_name(&ctx.project.name));
+        self.alive.insert(c.id.clone(), c.clone());
+        tokio::spawn(watch_runs(
+            ctx.client.clone(),
+            c.id.clone(),
+            self.tx.clone(),
+        ));
+    }
+
+    /// Picks up project containers of `services` started from now on.
+    fn watch_starts(&mut self, ctx: &Ctx, services: Vec<String>, known: BTreeSet<String>) {
+        self.starts = Some(tokio::spawn(watch_starts(
+            ctx.client.clone(),
+            ctx.project.name.clone(),
+            services,
+            known,
+            self.tx.clone(),
+        )));
+    }
+
+    /// Follows a container's log since `since` unless a stream still
+    /// prints it.
+    async fn follow(&mut self, ctx: &Ctx, id: &str, since: &str) {
+        if self.outputs.get(id).is_some_and(|o| !o.task.is_finished()) {
+            return;
+        }
+        let Some(name) = self.names.get(id).cloned() else {
+            return;
+        };
+        let mut q = vec![("stdout", "1"), ("stderr", "1"), ("follow", "1")];
+        if !since.is_empty() {
+            q.push(("since", since));
+        }
+        if self.timestamps {
+            q.push(("timestamps", "1"));
+        }
+        let q = query(&q);
+        if let Ok(task) = follow_log(&ctx.client, self.printer.clone(), id, name, &q).await {
+            self.outputs.insert(
+                id.to_string(),
+                Output {
+                    task,
+                    attach: false,
+                },
+            );
+        }
+    }
+
+    /// A container started by someone else: watched, and its log followed
+    /// from its creation.
+    async fn adopt(&mut self, ctx: &Ctx, id: &str) -> Option<Ctr> {
+        let v = ctx
+            .client
+            .get_json(&format!("/containers/{id}/json"))
+            .await
+            .ok()?;
+        let labels = v["Config"]["Labels"].clone();
+        let c = Ctr::from_summary(&json!({
+            "Id": v["Id"],
+            "Names": [v["Name"]],
+            "State": v["State"]["Status"],
+            "Labels": labels,
+        }));
+        let name = c.short_name(&ctx.project.name);
+        if let Ok(mut p) = self.printer.lock() {
+            p.register(&name);
+        }
+        self.watch(ctx, &c);
+        let created = v["Created"].as_str().unwrap_or("").to_string();
+        self.follow(ctx, id, &created).await;
+        Some(c)
+    }
+
+    /// Lets a container's output drain: an attach ends with its run; a
+    /// followed log ends when the container stops for good (`last`).
+    async fn drain(&mut self, id: &str, last: bool) {
+        let ends = self.outputs.get(id).is_some_and(|o| o.attach || last);
+        if ends {
+            if let Some(o) = self.outputs.remove(id) {
+                let _ = tokio::time::timeout(Duration::from_secs(2), o.task).await;
+            }
+        }
+    }
+
+    /// Prints a status line for a container.
+    fn status(&self, id: &str, msg: &str) {
+        if let (Some(name), Ok(p)) = (self.names.get(id), self.printer.lock()) {
+            p.status(name, msg);
+        }
+    }
+
+    /// Waits for every output stream to end (at most 2 s each).
+    async fn finish(&mut self) {
+        for (_, o) in std::mem::take(&mut self.outputs) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), o.task).await;
+        }
+    }
+
+    fn abort(&mut self) {
+        for o in self.outputs.values() {
+            o.task.abort();
+        }
+    }
+}
+
 /// `compose logs`.
 pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<ExitCode, CmdError> {
     let mut list = ctx
@@ -226,28 +576,61 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<ExitCode, CmdError> {
         },
         false,
     )));
-    let mut tasks = Vec::new();
+    let mut follower = Follower::new(printer.clone(), a.timestamps);
+    // With -f: the running containers are watched for exits and restarts,
+    // and containers started later are picked up (from before the logs
+    // are read, so none is missed).
+    let running: Vec<Ctr> = list.iter().filter(|c| c.is_running()).cloned().collect();
+    if a.follow && !running.is_empty() && a.index == 0 {
+        let known = list.iter().map(|c| c.id.clone()).collect();
+        follower.watch_starts(ctx, a.services.clone(), known);
+    }
     for (c, name) in list.iter().zip(names) {
-        let tty = has_tty(&ctx.client, &c.id).await?;
-        let resp = ctx
-            .client
-            .request(
-                Method::GET,
-                &format!("/containers/{}/logs?{q}", c.id),
-                empty(),
-                None,
-            )
-            .await?;
-        tasks.push(tokio::spawn(print_chunks(
-            printer.clone(),
-            name,
-            tty,
-            body_stream(resp),
-        )));
+        let task = follow_log(&ctx.client, printer.clone(), &c.id, name, &q).await?;
+        follower.outputs.insert(
+            c.id.clone(),
+            Output {
+                task,
+                attach: false,
+            },
+        );
     }
-    for t in tasks {
-        let _ = t.await;
+    if !a.follow || running.is_empty() {
+        follower.finish().await;
+        return Ok(ExitCode::SUCCESS);
     }
+    for c in &running {
+        follower.watch(ctx, c);
+    }
+    while !follower.alive.is_empty() {
+        let Some(h) = follower.rx.recv().await else {
+            break;
+        };
+        match h {
+            Happening::Exit {
+                id,
+                code,
+                restarting,
+            } => {
+                if !follower.alive.contains_key(&id) {
+                    continue;
+                }
+                follower.drain(&id, !restarting).await;
+                follower.status(&id, &format!("exited with code {code}"));
+                if !restarting {
+                    follower.alive.remove(&id);
+                }
+            }
+            Happening::Restarted { id, since } => follower.follow(ctx, &id, &since).await,
+            Happening::Started { id } => {
+                follower.adopt(ctx, &id).await;
+            }
+            Happening::Gone { id } => {
+                follower.alive.remove(&id);
+            }
+        }
+    }
+    follower.finish().await;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -343,9 +726,9 @@ pub struct UntilOpts {
 
 /// The output of `up`'s containers, attached before they start.
 pub struct Attached {
-    printer: Arc<Mutex<Printer>>,
-    /// Printing tasks by container ID.
-    tasks: BTreeMap<String, JoinHandle<()>>,
+    follower: Follower,
+    /// Services whose containers started later are picked up.
+    services: Vec<String>,
     /// Ctrl-C, caught from before the containers start.
     sigint: tokio::signal::unix::Signal,
 }
@@ -380,47 +763,13 @@ async fn attach_one(
     Ok(tokio::spawn(print_chunks(printer, name, tty, chunks)))
 }
 
-/// Waits until a container has stopped for good (not restarting); sends
-/// its ID and exit code.
-async fn watch_exit(
-    client: Client,
-    id: String,
-    tx: tokio::sync::mpsc::UnboundedSender<(String, i64)>,
-) {
-    loop {
-        let resp = client
-            .request(
-                Method::POST,
-                &format!("/containers/{id}/wait?condition=not-running"),
-                empty(),
-                None,
-            )
-            .await;
-        let code = match resp {
-            Ok(r) => berth_api::client::read_json(r)
-                .await
-                .ok()
-                .and_then(|v| v["StatusCode"].as_i64())
-                .unwrap_or(0),
-            Err(_) => 0,
-        };
-        let again = match client.get_json(&format!("/containers/{id}/json")).await {
-            Ok(v) => v["State"]["Running"] == true || v["State"]["Restarting"] == true,
-            Err(_) => false,
-        };
-        if !again {
-            let _ = tx.send((id, code));
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 impl Attached {
-    /// Attaches to the containers (ID, name) before they are started.
+    /// Attaches to the containers (ID, name) of `services` before they are
+    /// started; containers of those services started later are picked up.
     pub async fn start(
         ctx: &Ctx,
         list: Vec<(String, String)>,
+        services: Vec<String>,
         opts: AttachOpts,
     ) -> Result<Attached, CmdError> {
         let names: Vec<String> = list
@@ -429,78 +778,93 @@ impl Attached {
             .collect();
         let sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
         let printer = Arc::new(Mutex::new(Printer::new(&names, opts, true)));
-        let mut tasks = BTreeMap::new();
+        let mut follower = Follower::new(printer.clone(), false);
         for ((id, _), name) in list.iter().zip(names) {
-            let task = attach_one(&ctx.client, printer.clone(), id, name).await;
-            match task {
-                Ok(t) => {
-                    tasks.insert(id.clone(), t);
+            match attach_one(&ctx.client, printer.clone(), id, name.clone()).await {
+                Ok(task) => {
+                    follower.names.insert(id.clone(), name);
+                    follower
+                        .outputs
+                        .insert(id.clone(), Output { task, attach: true });
                 }
                 Err(e) => {
-                    for t in tasks.values() {
-                        t.abort();
-                    }
+                    follower.abort();
                     return Err(e.into());
                 }
             }
         }
         Ok(Attached {
-            printer,
-            tasks,
+            follower,
+            services,
             sigint,
         })
     }
 
     /// Stops printing.
-    pub fn cancel(self) {
-        for t in self.tasks.values() {
-            t.abort();
-        }
-    }
-
-    /// Lets a container's output drain (its stream ends with it).
-    async fn drain(&mut self, id: &str) {
-        if let Some(t) = self.tasks.remove(id) {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
-        }
+    pub fn cancel(mut self) {
+        self.follower.abort();
     }
 
     /// Prints until every container in `all` has stopped; handles the
     /// abort flags and Ctrl-C. Returns the exit code for `up`.
     pub async fn wait(mut self, ctx: &Ctx, all: &[Ctr], o: UntilOpts) -> Result<u8, CmdError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut alive: BTreeMap<String, Ctr> = BTreeMap::new();
-        for c in all {
-            alive.insert(c.id.clone(), c.clone());
-            tokio::spawn(watch_exit(ctx.client.clone(), c.id.clone(), tx.clone()));
+        if !self.services.is_empty() {
+            let known: BTreeSet<String> = all.iter().map(|c| c.id.clone()).collect();
+            self.follower
+                .watch_starts(ctx, self.services.clone(), known);
         }
-        drop(tx);
+        for c in all {
+            self.follower.watch(ctx, c);
+        }
         let mut aborting = false;
         let mut interrupted = false;
         let mut code: i64 = 0;
         let mut from_code: Option<i64> = None;
-        while !alive.is_empty() {
+        while !self.follower.alive.is_empty() {
             let stop_now = tokio::select! {
-                ev = rx.recv() => {
-                    let Some((id, exit)) = ev else { break };
-                    let Some(c) = alive.remove(&id) else { continue };
-                    self.drain(&id).await;
-                    if !aborting && !interrupted {
-                        if let Ok(p) = self.printer.lock() {
-                            p.status(&c.short_name(&ctx.project.name), &format!("exited with code {exit}"));
+                h = self.follower.rx.recv() => {
+                    let Some(h) = h else { break };
+                    match h {
+                        Happening::Exit { id, code: exit, restarting } => {
+                            let Some(c) = self.follower.alive.get(&id).cloned() else { continue };
+                            if !restarting {
+                                self.follower.alive.remove(&id);
+                            }
+                            self.follower.drain(&id, !restarting).await;
+                            if !aborting && !interrupted {
+                                if let Ok(p) = self.follower.printer.lock() {
+                                    p.status(&c.short_name(&ctx.project.name), &format!("exited with code {exit}"));
+                                }
+                            }
+                            if o.exit_code_from.as_deref() == Some(c.service.as_str()) && from_code.is_none() {
+                                from_code = Some(exit);
+                            }
+                            let trigger = o.abort_on_exit || (o.abort_on_failure && exit != 0);
+                            if trigger && !aborting && !interrupted {
+                                aborting = true;
+                                code = exit;
+                                println!("Aborting on container exit...");
+                                true
+                            } else {
+                                false
+                            }
                         }
-                    }
-                    if o.exit_code_from.as_deref() == Some(c.service.as_str()) && from_code.is_none() {
-                        from_code = Some(exit);
-                    }
-                    let trigger = o.abort_on_exit || (o.abort_on_failure && exit != 0);
-                    if trigger && !aborting && !interrupted {
-                        aborting = true;
-                        code = exit;
-                        println!("Aborting on container exit...");
-                        true
-                    } else {
-                        false
+                        Happening::Restarted { id, since } => {
+                            if !aborting && !interrupted {
+                                self.follower.follow(ctx, &id, &since).await;
+                            }
+                            false
+                        }
+                        Happening::Started { id } => {
+                            if !aborting && !interrupted {
+                                self.follower.adopt(ctx, &id).await;
+                            }
+                            false
+                        }
+                        Happening::Gone { id } => {
+                            self.follower.alive.remove(&id);
+                            false
+                        }
                     }
                 }
                 _ = self.sigint.recv() => {
@@ -510,7 +874,7 @@ impl Attached {
                 }
             };
             if stop_now {
-                let mut list: Vec<Ctr> = alive.values().cloned().collect();
+                let mut list: Vec<Ctr> = self.follower.alive.values().cloned().collect();
                 list.sort_by_key(|c| o.order.iter().position(|s| *s == c.service));
                 let stopping = lifecycle::stop_containers(ctx, list.clone(), o.timeout);
                 tokio::select! {
@@ -532,9 +896,7 @@ impl Attached {
                 }
             }
         }
-        for (_, t) in std::mem::take(&mut self.tasks) {
-            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
-        }
+        self.follower.finish().await;
         if interrupted {
             return Ok(130);
         }

@@ -930,6 +930,7 @@ pub async fn up(ctx: &Ctx, a: &UpArgs) -> Result<ExitCode, CmdError> {
             logs::Attached::start(
                 ctx,
                 list,
+                wanted,
                 logs::AttachOpts {
                     color: ctx.ansi() && !a.no_color,
                     prefix: !a.no_log_prefix,
