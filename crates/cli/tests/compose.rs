@@ -6,9 +6,11 @@
 //! without `-v`, `ls`), convergence (only the edited service is
 //! recreated), errors found before anything is created, the attached `up`
 //! (prefixed output, `--abort-on-container-exit`, `--exit-code-from`,
-//! Ctrl-C, restarts followed), `logs -f` picking up new containers, and
-//! the real docker-compose 1.29 on the same daemon and project (shared
-//! containers, config hashes both tools agree on), when it is installed.
+//! Ctrl-C, restarts followed), `logs -f` picking up new containers,
+//! `pull`/`push` through a loopback `berth registry serve`, `events`
+//! (JSON and plain), `--compatibility` names, and the real docker-compose
+//! 1.29 on the same daemon and project (shared containers, config hashes
+//! both tools agree on), when it is installed.
 
 mod common;
 
@@ -971,4 +973,321 @@ fn logs_follow_picks_up_new_containers() {
         );
     }
     ok(&compose(&d, p, &["down", "-t", "1"]));
+}
+
+/// `berth registry serve` on a loopback port, killed on drop.
+struct LoopbackRegistry {
+    child: std::process::Child,
+    port: u16,
+    _root: tempfile::TempDir,
+}
+
+impl LoopbackRegistry {
+    fn start() -> LoopbackRegistry {
+        let root = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let child = Command::new(berth_bin())
+            .args([
+                "registry",
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--root",
+            ])
+            .arg(root.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("registry serve");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(start.elapsed() < Duration::from_secs(15), "no registry");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        LoopbackRegistry {
+            child,
+            port,
+            _root: root,
+        }
+    }
+
+    /// The tags of a repository, as the registry lists them.
+    fn tags(&self, repo: &str) -> String {
+        http_get(
+            &format!("127.0.0.1:{}", self.port),
+            &format!("/v2/{repo}/tags/list"),
+        )
+        .unwrap_or_default()
+    }
+}
+
+impl Drop for LoopbackRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `compose push` sends the images of services that are built and named
+/// (others are skipped, as compose v2 does) to a loopback registry;
+/// `compose pull` brings them back, skips what the pull policy or a
+/// present tagged image says, and `up --no-build` runs what it pulled.
+#[test]
+fn pull_and_push_through_a_loopback_registry() {
+    let d = setup();
+    let reg = LoopbackRegistry::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    let r = format!("127.0.0.1:{}", reg.port);
+    write(
+        p,
+        "app/Dockerfile",
+        "FROM busybox\nRUN echo built > /built\n",
+        false,
+    );
+    write(
+        p,
+        "compose.yaml",
+        &format!(
+            "name: pp\nservices:\n  app:\n    build: ./app\n    image: {r}/pp/app:1\n    init: true\n    command: sleep 300\n  base:\n    image: {r}/pp/base:1\n    init: true\n    command: sleep 300\n  local:\n    image: busybox\n    pull_policy: never\n    init: true\n    command: sleep 300\n"
+        ),
+        false,
+    );
+    // base is published by hand: compose push leaves image-only services alone.
+    let base = format!("{r}/pp/base:1");
+    ok(&d.berth(&["tag", "busybox", &base]));
+    ok(&d.berth(&["push", &base]));
+    ok(&compose(&d, p, &["build"]));
+    let out = compose(&d, p, &["push"]);
+    ok(&out);
+    let err = text(&out.stderr);
+    for want in [
+        "base  Skipped",
+        "local  Skipped",
+        &format!("Pushing {r}/pp/app:1: "),
+    ] {
+        assert!(err.contains(want), "{want:?} missing from:\n{err}");
+    }
+    assert!(
+        reg.tags("pp/app").contains("\"1\""),
+        "{}",
+        reg.tags("pp/app")
+    );
+    assert!(!reg.tags("pp/busybox").contains("\"latest\""));
+
+    // Gone locally, back from the registry.
+    ok(&d.berth(&["rmi", &format!("{r}/pp/app:1"), &base]));
+    let out = compose(&d, p, &["pull"]);
+    ok(&out);
+    let err = text(&out.stderr);
+    for want in ["app  Pulled", "base  Pulled", "local  Skipped"] {
+        assert!(err.contains(want), "{want:?} missing from:\n{err}");
+    }
+    assert!(!ok(&d.berth(&["images", "-q", &format!("{r}/pp/app:1")])).is_empty());
+    // A tagged image already present is left alone with --policy missing.
+    let out = compose(&d, p, &["pull", "--policy", "missing", "app"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("app  Skipped - Image is already present locally"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(&compose(&d, p, &["up", "-d", "--no-build"]));
+    assert_eq!(
+        ok(&compose(&d, p, &["exec", "-T", "app", "cat", "/built"])),
+        "built\n"
+    );
+    ok(&compose(&d, p, &["down", "-t", "1"]));
+    // A registry that is not there fails the push, unless told to go on.
+    write(
+        p,
+        "compose.yaml",
+        &format!(
+            "name: pp\nservices:\n  app:\n    build: ./app\n    image: 127.0.0.1:{}/pp/app:1\n",
+            free_port()
+        ),
+        false,
+    );
+    ok(&compose(&d, p, &["build"]));
+    fails(&compose(&d, p, &["push"]));
+    ok(&compose(&d, p, &["push", "--ignore-push-failures"]));
+}
+
+/// `compose events`: the project's container events as compose v2 prints
+/// them, JSON lines with `--json` (keys sorted, compose's labels left
+/// out of the attributes), the plain form otherwise, one-off containers
+/// left out.
+#[test]
+fn events_json_and_plain() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "compose.yaml",
+        "name: ev\nservices:\n  e:\n    image: busybox\n    init: true\n    command: sleep 300\n    labels:\n      team: blue\n",
+        false,
+    );
+    let spawn = |json: bool| {
+        let mut args = vec!["-H", d.host().leak(), "compose", "events"];
+        if json {
+            args.push("--json");
+        }
+        Command::new(berth_bin())
+            .args(&args)
+            .current_dir(p)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn events")
+    };
+    let mut js = spawn(true);
+    let mut plain = spawn(false);
+    let js_rx = line_reader(&mut js);
+    let plain_rx = line_reader(&mut plain);
+    std::thread::sleep(Duration::from_millis(500));
+    ok(&compose(&d, p, &["up", "-d"]));
+    ok(&compose(&d, p, &["run", "--rm", "e", "true"]));
+    ok(&compose(&d, p, &["stop", "-t", "1"]));
+
+    let mut seen = Vec::new();
+    read_until(&js_rx, "\"action\":\"stop\"", &mut seen);
+    let events: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let actions: Vec<&str> = events.iter().filter_map(|e| e["action"].as_str()).collect();
+    for want in ["create", "start", "kill", "die", "stop"] {
+        assert!(actions.contains(&want), "{want} missing: {actions:?}");
+    }
+    let start = events
+        .iter()
+        .find(|e| e["action"] == "start")
+        .expect("start");
+    // Go's json.Marshal of a map: keys sorted.
+    let keys: Vec<&String> = start.as_object().expect("object").keys().collect();
+    assert_eq!(
+        keys,
+        ["action", "attributes", "id", "service", "time", "type"],
+        "{start}"
+    );
+    assert_eq!(start["type"], "container");
+    assert_eq!(start["service"], "e");
+    assert_eq!(start["attributes"]["name"], "ev-e-1");
+    assert_eq!(start["attributes"]["image"], "busybox");
+    assert_eq!(start["attributes"]["team"], "blue");
+    assert!(start["attributes"]
+        .as_object()
+        .expect("attributes")
+        .keys()
+        .all(|k| !k.starts_with("com.docker.compose.")));
+    let id = start["id"].as_str().expect("id").to_string();
+    assert_eq!(id.len(), 64);
+    // RFC 3339, as Go writes a time.
+    let t = start["time"].as_str().expect("time");
+    assert!(chrono::DateTime::parse_from_rfc3339(t).is_ok(), "{t}");
+    // The one-off container of `run` is not reported.
+    for e in &events {
+        assert_eq!(e["id"], id.as_str(), "a one-off's event: {e}");
+    }
+
+    let mut lines = Vec::new();
+    read_until(&plain_rx, " container stop ", &mut lines);
+    // `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)`
+    let parse = |l: &str| -> Option<(String, String, String)> {
+        let (date, rest) = l.split_at_checked(26)?;
+        chrono::NaiveDateTime::parse_from_str(date, "%Y-%m-%d %H:%M:%S%.6f").ok()?;
+        let rest = rest.strip_prefix(" container ")?;
+        let (action, rest) = rest.split_once(' ')?;
+        let (id, rest) = rest.split_once(' ')?;
+        let attrs = rest.strip_prefix('(')?.strip_suffix(')')?;
+        Some((action.to_string(), id.to_string(), attrs.to_string()))
+    };
+    let events: Vec<&String> = lines.iter().filter(|l| !l.is_empty()).collect();
+    // Each event is followed by an empty line (compose v2 prints the
+    // event's own newline, then Println's).
+    assert_eq!(events.len() * 2, lines.len() + 1, "{lines:?}");
+    for l in &events {
+        let (_, eid, attrs) = parse(l).unwrap_or_else(|| panic!("not an event line: {l:?}"));
+        assert_eq!(eid, id, "{l}");
+        assert!(!attrs.contains("com.docker.compose."), "{l}");
+    }
+    assert!(
+        events
+            .iter()
+            .any(|l| l.contains(" container start ") && l.contains("name=ev-e-1")),
+        "{lines:?}"
+    );
+    for mut c in [js, plain] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    ok(&compose(&d, p, &["down"]));
+}
+
+/// `--compatibility`: docker-compose 1.x's names (`project_service_1`,
+/// `project_service_run_…`), shown so by ps and logs, and managed by
+/// `berth compose` without the flag too (by labels).
+#[test]
+fn compatibility_names() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "compose.yaml",
+        "name: compat\nservices:\n  w:\n    image: busybox\n    init: true\n    command: [\"sh\", \"-c\", \"echo up; sleep 300\"]\n",
+        false,
+    );
+    let out = compose(&d, p, &["--compatibility", "up", "-d", "--scale", "w=2"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Container compat_w_2  Started"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut names: Vec<String> = ok(&d.berth(&["ps", "--format", "{{.Names}}"]))
+        .lines()
+        .map(String::from)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["compat_w_1", "compat_w_2"]);
+    assert_eq!(
+        ok(&compose(
+            &d,
+            p,
+            &["--compatibility", "ps", "--format", "{{.Name}}"]
+        )),
+        "compat_w_1\ncompat_w_2\n"
+    );
+    let logs = ok(&compose(
+        &d,
+        p,
+        &["--compatibility", "logs", "--no-color", "--index", "2", "w"],
+    ));
+    assert_eq!(logs, "w_2  | up\n");
+    let run = ok(&compose(
+        &d,
+        p,
+        &["--compatibility", "run", "-d", "w", "sleep", "30"],
+    ));
+    let run_name = ok(&d.berth(&["inspect", "-f", "{{.Name}}", run.trim()]));
+    assert!(run_name.trim().starts_with("/compat_w_run_"), "{run_name}");
+    // Without the flag, the same containers (found by their labels) are
+    // left running and scaled with the names they have.
+    let out = compose(&d, p, &["up", "-d", "--scale", "w=3"]);
+    ok(&out);
+    assert!(
+        text(&out.stderr).contains("Container compat_w_1  Running"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Sorted by name, as compose v2 lists them.
+    assert_eq!(
+        ok(&compose(&d, p, &["ps", "--format", "{{.Name}}"])),
+        "compat-w-3\ncompat_w_1\ncompat_w_2\n"
+    );
+    ok(&compose(&d, p, &["down", "-t", "1", "--remove-orphans"]));
+    assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
 }

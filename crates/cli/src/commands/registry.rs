@@ -227,10 +227,16 @@ fn canonical(image: &str) -> String {
     with_default_tag(image)
 }
 
-/// `push`.
-pub async fn push(client: &Client, a: &PushArgs) -> Result<ExitCode, CmdError> {
-    let (name, tag) = split_name(&a.image);
-    let tag = if a.all_tags {
+/// `POST /images/{name}/push` for `image` (its tag, `latest` when none;
+/// every tag with `all_tags`) with the credentials of its registry; the
+/// response streams the push's JSON progress.
+pub(crate) async fn push_request(
+    client: &Client,
+    image: &str,
+    all_tags: bool,
+) -> Result<hyper::Response<hyper::body::Incoming>, CmdError> {
+    let (name, tag) = split_name(image);
+    let tag = if all_tags {
         if tag.is_some() {
             return Err(Exit(1, "tag can't be used with --all-tags/-a".into()).into());
         }
@@ -238,8 +244,8 @@ pub async fn push(client: &Client, a: &PushArgs) -> Result<ExitCode, CmdError> {
     } else {
         tag.unwrap_or_else(|| "latest".into())
     };
-    let header = auth_header(&registry_of(&a.image));
-    let resp = client
+    let header = auth_header(&registry_of(image));
+    Ok(client
         .request_with_headers(
             Method::POST,
             &format!("/images/{name}/push?{}", query(&[("tag", &tag)])),
@@ -248,7 +254,12 @@ pub async fn push(client: &Client, a: &PushArgs) -> Result<ExitCode, CmdError> {
             &[("X-Registry-Auth", header)],
         )
         .await
-        .map_err(|e| Exit(1, format!("Error response from daemon: {e}")))?;
+        .map_err(|e| Exit(1, format!("Error response from daemon: {e}")))?)
+}
+
+/// `push`.
+pub async fn push(client: &Client, a: &PushArgs) -> Result<ExitCode, CmdError> {
+    let resp = push_request(client, &a.image, a.all_tags).await?;
     render(resp, a.quiet).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,8 +1,10 @@
 //! Service images: `compose build` (through berth's `build` command, one
-//! service after the other), `compose pull` and `compose push` (through
-//! the registry commands), and what `up`/`create`/`run` do before creating
-//! containers: build or pull the images the pull policy asks for, and note
-//! each image's ID for the `com.docker.compose.image` label.
+//! service after the other), `compose pull` and `compose push` (all
+//! services at once, with compose v2's per-service progress and skips;
+//! push only for services that are built and named), and what
+//! `up`/`create`/`run` do before creating containers: build or pull the
+//! images the pull policy asks for, and note each image's ID for the
+//! `com.docker.compose.image` label.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -160,16 +162,20 @@ mod tempfile_lite {
     }
 }
 
-/// Pulls one image; progress on stderr.
+/// Pulls a service's image; progress on stderr as compose v2 reports it
+/// (`SERVICE  Pulling`, `SERVICE  Pulled`).
 async fn pull_image(ctx: &Ctx, service: &str, image: &str, quiet: bool) -> Result<(), CmdError> {
-    ctx.progress.event("Image", image, "Pulling");
-    crate::commands::registry::pull_image_to(&ctx.client, image, None, true, true)
-        .await
-        .map_err(|e| format!("failed to pull image {image} for service {service:?}: {e}"))?;
     if !quiet {
-        ctx.progress.event("Image", image, "Pulled");
+        ctx.progress.item(service, "Pulling");
     }
-    Ok(())
+    let pulled = crate::commands::registry::pull_image_to(&ctx.client, image, None, true, true)
+        .await
+        .map_err(|e| format!("failed to pull image {image} for service {service:?}: {e}"));
+    if !quiet {
+        ctx.progress
+            .item(service, if pulled.is_ok() { "Pulled" } else { "Error" });
+    }
+    pulled.map_err(CmdError::from)
 }
 
 /// Builds or pulls what the selected services need; returns each
@@ -270,81 +276,165 @@ pub async fn build(ctx: &Ctx, a: &BuildArgs) -> Result<ExitCode, CmdError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `compose pull`.
+/// Whether compose v2's `missing` policy finds the image present: named
+/// with an explicit tag other than `latest`, and on the daemon.
+async fn tagged_and_present(ctx: &Ctx, image: &str) -> Result<bool, CmdError> {
+    let tagged = berth_reference::Reference::parse_normalized(image)
+        .ok()
+        .and_then(|r| r.tag().map(|t| t != "latest"))
+        .unwrap_or(false);
+    Ok(tagged && image_id(ctx, image).await?.is_some())
+}
+
+/// `compose pull`: every selected service's image at once, with compose
+/// v2's progress and skips (no image, pull policy `never`/`build`, a
+/// tagged image already present under `missing`, `--ignore-buildable`,
+/// an image another service pulls).
 pub async fn pull(ctx: &Ctx, a: &PullArgs) -> Result<ExitCode, CmdError> {
     let project = ctx.require_file()?;
+    if let Some(p) = a.policy.as_deref() {
+        if p != "missing" && p != "always" {
+            return Err(format!("invalid --policy option {p:?}").into());
+        }
+    }
     let names = selected(ctx, project, &a.services, a.include_deps)?;
-    let mut failed = false;
+    let skip = |name: &str, why: &str| {
+        if !a.quiet {
+            ctx.progress.item(name, why);
+        }
+    };
+    let mut being_pulled: BTreeMap<String, String> = BTreeMap::new();
+    let mut todo: Vec<(String, String, bool)> = Vec::new();
     for name in names {
         let Some(service) = project.services.get(&name) else {
             continue;
         };
         let Some(image) = service.image.clone().filter(|i| !i.is_empty()) else {
-            // Built only: nothing to pull.
+            skip(&name, "Skipped - No image to be pulled");
             continue;
         };
-        if a.ignore_buildable && service.build.is_some() {
-            continue;
-        }
         let policy = a
             .policy
             .clone()
             .or_else(|| service.pull_policy.clone())
             .unwrap_or_default();
-        if policy == "never" || policy == "build" {
-            continue;
-        }
-        if policy == "missing" && image_id(ctx, &image).await?.is_some() {
-            continue;
-        }
-        if let Err(e) = pull_image(ctx, &name, &image, a.quiet).await {
-            if service.build.is_some() {
-                // compose: a buildable image that cannot be pulled is built later.
-                ctx.progress.warn(&format!("{e}"));
+        match policy.as_str() {
+            "never" | "build" => {
+                skip(&name, "Skipped");
                 continue;
             }
-            if a.ignore_pull_failures {
-                ctx.progress.warn(&format!("{e}"));
-                failed = true;
+            "missing" | "if_not_present" if tagged_and_present(ctx, &image).await? => {
+                skip(&name, "Skipped - Image is already present locally");
                 continue;
             }
-            return Err(e);
+            _ => {}
+        }
+        if a.ignore_buildable && service.build.is_some() {
+            skip(&name, "Skipped - Image can be built");
+            continue;
+        }
+        if let Some(other) = being_pulled.get(&image) {
+            skip(
+                &name,
+                &format!("Skipped - Image is already being pulled by {other}"),
+            );
+            continue;
+        }
+        being_pulled.insert(image.clone(), name.clone());
+        todo.push((name, image, service.build.is_some()));
+    }
+    let results = super::for_each(
+        todo,
+        ctx.parallelism(),
+        |(name, image, buildable)| async move {
+            let r = pull_image(ctx, &name, &image, a.quiet).await;
+            (name, buildable, r)
+        },
+    )
+    .await;
+    let mut must_build = Vec::new();
+    let mut first_err = None;
+    for (name, buildable, r) in results {
+        let Err(e) = r else { continue };
+        if buildable {
+            // compose: a buildable image that cannot be pulled is built later.
+            must_build.push(name);
+        } else if a.ignore_pull_failures {
+            ctx.progress.warn(&e.to_string());
+        } else if first_err.is_none() {
+            first_err = Some(e);
         }
     }
-    let _ = failed;
-    Ok(ExitCode::SUCCESS)
+    if !must_build.is_empty() {
+        eprintln!(
+            "WARNING: Some service image(s) must be built from source by running:\n    docker compose build {}",
+            must_build.join(" ")
+        );
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
-/// `compose push`.
+/// Pushes one tag, reporting each layer as compose v2 does
+/// (`Pushing TAG: LAYER  STATUS`).
+async fn push_tag(ctx: &Ctx, tag: &str, quiet: bool) -> Result<(), CmdError> {
+    use futures::StreamExt;
+    let resp = crate::commands::registry::push_request(&ctx.client, tag, false).await?;
+    let mut stream = Box::pin(berth_api::client::json_stream(resp));
+    while let Some(m) = stream.next().await {
+        let m = m?;
+        if let Some(err) = m["errorDetail"]["message"]
+            .as_str()
+            .or_else(|| m["error"].as_str())
+        {
+            return Err(err.to_string().into());
+        }
+        let (Some(id), Some(status)) = (m["id"].as_str(), m["status"].as_str()) else {
+            continue;
+        };
+        if !quiet && !status.is_empty() {
+            ctx.progress.item(&format!("Pushing {tag}: {id}"), status);
+        }
+    }
+    Ok(())
+}
+
+/// `compose push`: the images of services that are both built and named
+/// (`image:` and `build.tags`), as compose v2 pushes them; the others are
+/// skipped.
 pub async fn push(ctx: &Ctx, a: &PushArgs) -> Result<ExitCode, CmdError> {
     let project = ctx.require_file()?;
     let names = selected(ctx, project, &a.services, a.include_deps)?;
+    let mut tags: Vec<(String, String)> = Vec::new();
     for name in names {
         let Some(service) = project.services.get(&name) else {
             continue;
         };
-        let Some(image) = service.image.clone().filter(|i| !i.is_empty()) else {
+        let image = service.image.clone().filter(|i| !i.is_empty());
+        let (Some(build), Some(image)) = (&service.build, image) else {
+            if !a.quiet {
+                ctx.progress.item(&name, "Skipped");
+            }
             continue;
         };
-        let mut targets = vec![image];
-        if let Some(b) = &service.build {
-            targets.extend(b.tags.iter().cloned());
+        tags.push((name.clone(), image));
+        for t in &build.tags {
+            tags.push((name.clone(), t.clone()));
         }
-        for t in targets {
-            ctx.progress.event("Image", &t, "Pushing");
-            let args = crate::cli::PushArgs {
-                all_tags: false,
-                quiet: true,
-                disable_content_trust: true,
-                image: t.clone(),
-            };
-            match crate::commands::registry::push(&ctx.client, &args).await {
-                Ok(_) => ctx.progress.event("Image", &t, "Pushed"),
-                Err(e) if a.ignore_push_failures => {
-                    ctx.progress.warn(&format!("failed to push {t}: {e}"))
-                }
-                Err(e) => return Err(format!("failed to push {t}: {e}").into()),
-            }
+    }
+    let results = super::for_each(tags, ctx.parallelism(), |(name, tag)| async move {
+        let r = push_tag(ctx, &tag, a.quiet).await;
+        (name, tag, r)
+    })
+    .await;
+    for (name, tag, r) in results {
+        let Err(e) = r else { continue };
+        if a.ignore_push_failures {
+            eprintln!("Pushing {name}: {e}");
+        } else {
+            return Err(format!("failed to push {tag}: {e}").into());
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -634,7 +634,30 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<ExitCode, CmdError> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `compose events`: the project's container events.
+/// A time as Go's `time.Time` marshals to JSON: RFC 3339 with the
+/// fraction's trailing zeros dropped, `Z` for UTC, else the offset.
+fn go_rfc3339_nano(t: &chrono::DateTime<chrono::Local>) -> String {
+    let base = t.format("%Y-%m-%dT%H:%M:%S").to_string();
+    let nanos = t.timestamp_subsec_nanos();
+    let frac = if nanos == 0 {
+        String::new()
+    } else {
+        format!(".{nanos:09}").trim_end_matches('0').to_string()
+    };
+    let offset = t.offset().local_minus_utc();
+    let zone = if offset == 0 {
+        "Z".to_string()
+    } else {
+        t.format("%:z").to_string()
+    };
+    format!("{base}{frac}{zone}")
+}
+
+/// `compose events`: the project's container events as compose v2 prints
+/// them (one-off containers and compose's own labels left out): with
+/// `--json` one object a line, keys sorted as Go marshals a map; else
+/// `2006-01-02 15:04:05.000000 container ACTION ID (k=v, …)` and an empty
+/// line (compose prints the event's newline and then its own).
 pub async fn events(ctx: &Ctx, a: &EventsArgs) -> Result<ExitCode, CmdError> {
     ctx.check_services(&a.services)?;
     let filters = json!({
@@ -654,10 +677,16 @@ pub async fn events(ctx: &Ctx, a: &EventsArgs) -> Result<ExitCode, CmdError> {
     let mut stream = Box::pin(json_stream(resp));
     while let Some(ev) = stream.next().await {
         let ev = ev?;
+        if ev["Type"] != "container" {
+            continue;
+        }
         let attrs = ev["Actor"]["Attributes"]
             .as_object()
             .cloned()
             .unwrap_or_default();
+        if attrs.get(ONEOFF_LABEL).and_then(Value::as_str) == Some("True") {
+            continue;
+        }
         let service = attrs
             .get(SERVICE_LABEL)
             .and_then(Value::as_str)
@@ -671,7 +700,10 @@ pub async fn events(ctx: &Ctx, a: &EventsArgs) -> Result<ExitCode, CmdError> {
             .filter(|(k, _)| !k.starts_with("com.docker.compose."))
             .map(|(k, v)| (k, v.as_str().unwrap_or("")))
             .collect();
-        let nanos = ev["timeNano"].as_i64().unwrap_or(0);
+        let nanos = ev["timeNano"]
+            .as_i64()
+            .filter(|n| *n != 0)
+            .unwrap_or_else(|| ev["time"].as_i64().unwrap_or(0) * 1_000_000_000);
         let t = chrono::DateTime::from_timestamp(
             nanos.div_euclid(1_000_000_000),
             nanos.rem_euclid(1_000_000_000) as u32,
@@ -682,23 +714,20 @@ pub async fn events(ctx: &Ctx, a: &EventsArgs) -> Result<ExitCode, CmdError> {
         let action = ev["Action"].as_str().unwrap_or("");
         let mut o = std::io::stdout().lock();
         if a.json {
-            writeln!(
-                o,
-                "{}",
-                json!({
-                    "time": t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-                    "type": "container",
-                    "service": service,
-                    "id": id,
-                    "action": action,
-                    "attributes": shown,
-                })
-            )?;
+            // Inserted in sorted order: Go's json.Marshal sorts map keys.
+            let mut m = serde_json::Map::new();
+            m.insert("action".into(), json!(action));
+            m.insert("attributes".into(), json!(shown));
+            m.insert("id".into(), json!(id));
+            m.insert("service".into(), json!(service));
+            m.insert("time".into(), json!(go_rfc3339_nano(&t)));
+            m.insert("type".into(), json!("container"));
+            writeln!(o, "{}", Value::Object(m))?;
         } else {
             let attrs: Vec<String> = shown.iter().map(|(k, v)| format!("{k}={v}")).collect();
             writeln!(
                 o,
-                "{} container {action} {id} ({})",
+                "{} container {action} {id} ({})\n",
                 t.format("%Y-%m-%d %H:%M:%S%.6f"),
                 attrs.join(", ")
             )?;

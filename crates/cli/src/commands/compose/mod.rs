@@ -138,6 +138,15 @@ impl Progress {
         let _ = writeln!(e, " {kind} {name}  {status}");
     }
 
+    /// Prints `ID  STATUS` (a service, an image layer).
+    pub fn item(&self, id: &str, status: &str) {
+        if self.quiet {
+            return;
+        }
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, " {id}  {status}");
+    }
+
     /// Prints a warning as compose does.
     pub fn warn(&self, msg: &str) {
         let mut e = std::io::stderr().lock();
