@@ -501,3 +501,34 @@ fn default_bridge_from_fixed_cidr_and_stale_bridges_after_a_crash() {
         "the default bridge stays: {links}"
     );
 }
+
+/// `network rm -f` of a network that does not exist succeeds silently, as
+/// with the docker CLI; without `-f` it fails with Docker's message.
+#[test]
+fn network_rm_force_of_a_missing_network_is_silent() {
+    let d = Daemon::start();
+    for out in [
+        d.berth(&["network", "rm", "-f", "nosuchnet"]),
+        d.docker(&["network", "rm", "-f", "nosuchnet"]),
+    ] {
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "");
+        assert_eq!(text(&out.stderr), "");
+    }
+    let out = d.berth(&["network", "rm", "nosuchnet"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stderr).trim(),
+        "Error response from daemon: network nosuchnet not found"
+    );
+    // -f still reports other failures, and removes what exists.
+    ok(&d.berth(&["network", "create", "forcenet"]));
+    let out = d.berth(&["network", "rm", "-f", "nosuchnet", "forcenet", "bridge"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(text(&out.stdout), "forcenet\n");
+    assert!(
+        text(&out.stderr).contains("bridge is a pre-defined network"),
+        "{}",
+        text(&out.stderr)
+    );
+}

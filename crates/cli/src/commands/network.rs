@@ -151,19 +151,11 @@ pub async fn rm(client: &Client, a: &NetworkRm) -> Result<ExitCode, CmdError> {
             )
             .await
         {
-            Ok(r) if r.status().is_success() => println!("{n}"),
-            Ok(r) => {
-                let e = berth_api::client::read_json(r).await.err();
-                if a.force && matches!(e, Some(berth_api::ClientError::Daemon { status: 404, .. }))
-                {
-                    continue;
-                }
-                eprintln!(
-                    "Error response from daemon: {}",
-                    e.map(|e| e.to_string()).unwrap_or_default()
-                );
-                failed = true;
-            }
+            // Error statuses come back as `Err` (see `Client::request`).
+            Ok(_) => println!("{n}"),
+            // `-f`: a network that does not exist is not an error (the
+            // docker CLI skips it silently).
+            Err(berth_api::ClientError::Daemon { status: 404, .. }) if a.force => {}
             Err(e) => {
                 eprintln!("{e}");
                 failed = true;
