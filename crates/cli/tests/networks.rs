@@ -532,3 +532,67 @@ fn network_rm_force_of_a_missing_network_is_silent() {
         text(&out.stderr)
     );
 }
+
+/// Two free, consecutive runs of host ports on 127.0.0.1: `n` from the
+/// first port.
+fn free_run(n: u16) -> u16 {
+    loop {
+        let p = free_port();
+        if p > 60000 {
+            continue;
+        }
+        let held: Vec<_> = (0..n)
+            .map_while(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).ok())
+            .collect();
+        if held.len() == n as usize {
+            return p;
+        }
+    }
+}
+
+/// `ps` collapses consecutive ports as the docker CLI does (ranges of
+/// exposed ports, and of ports published on the same host port), and
+/// `port` lists them in the docker CLI's order: berth's output equals the
+/// docker CLI's on the same container.
+#[test]
+fn ps_and_port_show_port_ranges_as_docker_does() {
+    let d = setup();
+    let p = free_run(3);
+    let q = free_run(2);
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ranges",
+        "-p",
+        &format!("127.0.0.1:{p}-{}:{p}-{}", p + 2, p + 2),
+        "-p",
+        &format!("127.0.0.1:{q}-{}:80-81", q + 1),
+        "--expose",
+        "90-92",
+        "--expose",
+        "7/udp",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let want = format!(
+        "7/udp, 90-92/tcp, 127.0.0.1:{p}-{e}->{p}-{e}/tcp, 127.0.0.1:{q}->80/tcp, 127.0.0.1:{q1}->81/tcp",
+        e = p + 2,
+        q1 = q + 1
+    );
+    let fmt = ["ps", "--filter", "name=ranges", "--format", "{{.Ports}}"];
+    assert_eq!(ok(&d.docker(&fmt)).trim(), want);
+    assert_eq!(ok(&d.berth(&fmt)).trim(), want);
+    let table = ok(&d.berth(&["ps", "--filter", "name=ranges"]));
+    assert!(table.contains(&want), "{table}");
+    assert_eq!(
+        ok(&d.berth(&["port", "ranges"])),
+        ok(&d.docker(&["port", "ranges"]))
+    );
+    assert_eq!(
+        ok(&d.berth(&["port", "ranges", "81"])),
+        ok(&d.docker(&["port", "ranges", "81"]))
+    );
+    ok(&d.berth(&["rm", "-f", "ranges"]));
+}

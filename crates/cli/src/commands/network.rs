@@ -234,33 +234,77 @@ pub async fn disconnect(client: &Client, a: &NetworkDisconnect) -> Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Docker's `ps` PORTS text: `0.0.0.0:8080->80/tcp, 443/tcp`.
+/// Docker's `ps` PORTS text (the docker CLI's `DisplayablePorts`):
+/// `0.0.0.0:8080->80/tcp, 443/tcp`. Consecutive ports of one protocol and
+/// address collapse into a range (`80-82/tcp`, and `0.0.0.0:8000-8002->8000-8002/tcp`
+/// when each is published on the same host port); a port published on
+/// another host port is listed on its own, after the ranges.
 pub fn ports_text(ports: &Value) -> String {
-    let mut items: Vec<(u64, String)> = ports
+    struct Port {
+        ip: Option<std::net::IpAddr>,
+        private: u64,
+        public: u64,
+        proto: String,
+    }
+    let mut list: Vec<Port> = ports
         .as_array()
-        .cloned()
+        .map(Vec::as_slice)
         .unwrap_or_default()
         .iter()
-        .map(|p| {
-            let private = p["PrivatePort"].as_u64().unwrap_or(0);
-            let proto = p["Type"].as_str().unwrap_or("tcp");
-            let text = match p["PublicPort"].as_u64() {
-                Some(public) => format!(
-                    "{}:{public}->{private}/{proto}",
-                    p["IP"].as_str().unwrap_or("0.0.0.0")
-                ),
-                None => format!("{private}/{proto}"),
-            };
-            (private, text)
+        .map(|p| Port {
+            ip: p["IP"].as_str().and_then(|s| s.parse().ok()),
+            private: p["PrivatePort"].as_u64().unwrap_or(0),
+            public: p["PublicPort"].as_u64().unwrap_or(0),
+            proto: p["Type"].as_str().unwrap_or("tcp").to_string(),
         })
         .collect();
-    items.sort();
-    items.dedup();
-    items
-        .into_iter()
-        .map(|(_, t)| t)
-        .collect::<Vec<_>>()
-        .join(", ")
+    list.sort_by(|a, b| {
+        (a.private, a.ip, a.public, &a.proto).cmp(&(b.private, b.ip, b.public, &b.proto))
+    });
+    let host_port = |ip: &std::net::IpAddr, port: String| match ip {
+        std::net::IpAddr::V6(_) => format!("[{ip}]:{port}"),
+        std::net::IpAddr::V4(_) => format!("{ip}:{port}"),
+    };
+    let form = |key: &(Option<std::net::IpAddr>, String), first: u64, last: u64| {
+        let mut group = first.to_string();
+        if first != last {
+            group = format!("{group}-{last}");
+        }
+        match &key.0 {
+            Some(ip) => format!("{}->{group}/{}", host_port(ip, group.clone()), key.1),
+            None => format!("{group}/{}", key.1),
+        }
+    };
+    let mut groups: Vec<((Option<std::net::IpAddr>, String), u64, u64)> = Vec::new();
+    let mut result = Vec::new();
+    let mut mappings = Vec::new();
+    for p in &list {
+        if let Some(ip) = &p.ip {
+            if p.public != p.private {
+                mappings.push(format!(
+                    "{}->{}/{}",
+                    host_port(ip, p.public.to_string()),
+                    p.private,
+                    p.proto
+                ));
+                continue;
+            }
+        }
+        let key = (p.ip, p.proto.clone());
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            None => groups.push((key, p.private, p.private)),
+            Some((_, _, last)) if p.private == *last + 1 => *last = p.private,
+            Some((k, first, last)) => {
+                result.push(form(k, *first, *last));
+                (*first, *last) = (p.private, p.private);
+            }
+        }
+    }
+    for (k, first, last) in &groups {
+        result.push(form(k, *first, *last));
+    }
+    result.extend(mappings);
+    result.join(", ")
 }
 
 /// `port CONTAINER [PRIVATE_PORT[/PROTO]]`.
@@ -293,30 +337,80 @@ pub async fn port(client: &Client, a: &PortArgs) -> Result<ExitCode, CmdError> {
             )
             .into());
         };
-        for b in list {
-            println!(
-                "{}:{}",
-                b["HostIp"].as_str().unwrap_or(""),
-                b["HostPort"].as_str().unwrap_or("")
-            );
-        }
+        let mut out: Vec<String> = list.iter().map(host_port).collect();
+        out.sort_by(|a, b| natural_cmp(a, b));
+        println!("{}", out.join("\n"));
         return Ok(ExitCode::SUCCESS);
     }
-    let mut keys: Vec<&String> = ports.keys().collect();
-    keys.sort_by_key(|k| {
-        let (p, proto) = k.split_once('/').unwrap_or((k.as_str(), ""));
-        (p.parse::<u32>().unwrap_or(0), proto.to_string())
-    });
-    for k in keys {
-        if let Some(list) = ports[k].as_array() {
-            for b in list {
-                println!(
-                    "{k} -> {}:{}",
-                    b["HostIp"].as_str().unwrap_or(""),
-                    b["HostPort"].as_str().unwrap_or("")
-                );
-            }
+    let mut out = Vec::new();
+    for (k, list) in &ports {
+        for b in list.as_array().map(Vec::as_slice).unwrap_or_default() {
+            out.push(format!("{k} -> {}", host_port(b)));
         }
     }
+    // The docker CLI's order: a natural sort of the lines.
+    out.sort_by(|a, b| natural_cmp(a, b));
+    if !out.is_empty() {
+        println!("{}", out.join("\n"));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `HostIp:HostPort` of a port binding (`[::1]:80` for IPv6).
+fn host_port(b: &Value) -> String {
+    let ip = b["HostIp"].as_str().unwrap_or("");
+    let port = b["HostPort"].as_str().unwrap_or("");
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// Natural order (the docker CLI's `sortorder.NaturalLess`): runs of
+/// digits compare as numbers and sort before other bytes, which compare
+/// byte by byte.
+fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let (da, db) = (a[i].is_ascii_digit(), b[j].is_ascii_digit());
+        if da != db {
+            // Digits sort before anything else.
+            return if da {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
+        }
+        if da {
+            let si = i;
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let (na, nb) = (&a[si..i], &b[sj..j]);
+            let strip = |n: &[u8]| -> usize { n.iter().take_while(|c| **c == b'0').count() };
+            let (ta, tb) = (&na[strip(na)..], &nb[strip(nb)..]);
+            let ord = ta.len().cmp(&tb.len()).then_with(|| ta.cmp(tb));
+            if ord != Ordering::Equal {
+                return ord;
+            }
+            let ord = na.len().cmp(&nb.len());
+            if ord != Ordering::Equal {
+                return ord;
+            }
+        } else {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    a.len().cmp(&b.len())
 }
