@@ -533,6 +533,55 @@ fn network_rm_force_of_a_missing_network_is_silent() {
     );
 }
 
+/// `network prune --filter until=…` keeps networks created after the
+/// instant (timestamps and durations), and label filters select as
+/// Docker's (`label` all of them, `label!` none).
+#[test]
+fn network_prune_until_and_label_filters() {
+    let d = Daemon::start();
+    ok(&d.berth(&["network", "create", "--label", "tier=a", "oldnet"]));
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let cut = chrono_now();
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    ok(&d.berth(&["network", "create", "--label", "tier=b", "newnet"]));
+    ok(&d.berth(&[
+        "network", "create", "--label", "tier=b", "--label", "x", "newx",
+    ]));
+    // Nothing is an hour old.
+    let out = ok(&d.docker(&["network", "prune", "-f", "--filter", "until=1h"]));
+    assert_eq!(out.trim(), "");
+    let out = ok(&d.berth(&[
+        "network",
+        "prune",
+        "-f",
+        "--filter",
+        &format!("until={cut}"),
+    ]));
+    assert_eq!(out.trim(), "Deleted Networks:\noldnet");
+    // label!: excluded only when every given label matches.
+    let out = ok(&d.docker(&[
+        "network",
+        "prune",
+        "-f",
+        "--filter",
+        "label!=tier=b",
+        "--filter",
+        "label!=x",
+    ]));
+    assert_eq!(out.trim(), "Deleted Networks:\nnewnet");
+    let out = ok(&d.berth(&["network", "prune", "-f", "--filter", "label=tier=a"]));
+    assert_eq!(out.trim(), "");
+    let out = ok(&d.berth(&["network", "prune", "-f", "--filter", "label=x"]));
+    assert_eq!(out.trim(), "Deleted Networks:\nnewx");
+    let err = fails(&d.docker(&[
+        "network", "prune", "-f", "--filter", "until=1h", "--filter", "until=2h",
+    ]));
+    assert!(
+        err.contains("more than one until filter specified"),
+        "{err}"
+    );
+}
+
 /// Two free, consecutive runs of host ports on 127.0.0.1: `n` from the
 /// first port.
 fn free_run(n: u16) -> u16 {

@@ -155,7 +155,9 @@ pub fn parse_filters(raw: Option<&str>) -> Result<BTreeMap<String, Vec<String>>>
     Ok(out)
 }
 
-fn parse_until(v: &str) -> Result<i64> {
+/// Parses a filter's `until` (or `since`) value as Docker does: a Unix
+/// timestamp, an RFC 3339 date, or a Go duration ago; whole seconds.
+pub(crate) fn parse_until(v: &str) -> Result<i64> {
     if let Ok(n) = v.split('.').next().unwrap_or(v).parse::<i64>() {
         return Ok(n);
     }

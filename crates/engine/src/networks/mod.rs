@@ -587,15 +587,7 @@ impl Engine {
                     .map(|vals| vals.iter().any(|v| pred(v)))
                     .unwrap_or(true)
             };
-            let label_ok = f
-                .get("label")
-                .map(|vals| {
-                    vals.iter().all(|v| match v.split_once('=') {
-                        Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
-                        None => n.labels.contains_key(v.as_str()),
-                    })
-                })
-                .unwrap_or(true);
+            let label_ok = labels_match(f.get("label"), &n.labels);
             if !(ok("driver", &|v| v == n.driver)
                 && ok("id", &|v| n.id.starts_with(v))
                 && ok("name", &|v| n.name.contains(v))
@@ -656,7 +648,11 @@ impl Engine {
         Ok(())
     }
 
-    /// `POST /networks/prune`: removes unused user networks.
+    /// `POST /networks/prune`: removes user networks without running
+    /// containers (stopped ones hold no endpoint, as in Docker), with
+    /// Docker's filters: `until` (created at or before a timestamp or a
+    /// duration ago), `label` (all must match) and `label!` (excluded when
+    /// all match).
     pub fn prune_networks(&self, filters: Option<&str>) -> Result<Vec<String>> {
         let f = crate::images::parse_filters(filters)?;
         for k in f.keys() {
@@ -664,30 +660,38 @@ impl Engine {
                 return Err(EngineError::invalid(format!("invalid filter '{k}'")));
             }
         }
+        let until = match f.get("until").map(Vec::as_slice) {
+            None | Some([]) => None,
+            Some([one]) => Some(crate::images::parse_until(one)?),
+            Some(_) => {
+                return Err(EngineError::invalid("more than one until filter specified"));
+            }
+        };
         let mut removed = Vec::new();
         for n in self.network_records()? {
-            if n.predefined() || !self.network_members(&n)?.is_empty() {
+            if n.predefined() {
                 continue;
             }
-            let label_ok = f
-                .get("label")
-                .map(|vals| {
-                    vals.iter().all(|v| match v.split_once('=') {
-                        Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
-                        None => n.labels.contains_key(v.as_str()),
-                    })
-                })
-                .unwrap_or(true);
-            let label_not_ok = f
-                .get("label!")
-                .map(|vals| {
-                    vals.iter().any(|v| match v.split_once('=') {
-                        Some((k, val)) => n.labels.get(k).map(String::as_str) == Some(val),
-                        None => n.labels.contains_key(v.as_str()),
-                    })
-                })
-                .unwrap_or(false);
-            if !label_ok || label_not_ok {
+            if let Some(until) = until {
+                // Docker keeps networks created after the instant.
+                let created = chrono::DateTime::parse_from_rfc3339(&n.created)
+                    .map(|t| t.timestamp_nanos_opt().unwrap_or(i64::MAX))
+                    .unwrap_or(i64::MAX);
+                if created > until.saturating_mul(1_000_000_000) {
+                    continue;
+                }
+            }
+            if !labels_match(f.get("label"), &n.labels)
+                || f.get("label!")
+                    .is_some_and(|v| !v.is_empty() && labels_match(Some(v), &n.labels))
+            {
+                continue;
+            }
+            if self
+                .network_members(&n)?
+                .iter()
+                .any(|(c, _)| c.state.running)
+            {
                 continue;
             }
             if self.remove_network(&n.id).is_ok() {
@@ -696,4 +700,16 @@ impl Engine {
         }
         Ok(removed)
     }
+}
+
+/// Docker's `MatchKVList`: every `key` or `key=value` of the filter is among
+/// the labels (no filter matches everything; no labels match no filter).
+fn labels_match(filter: Option<&Vec<String>>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(vals) = filter.filter(|v| !v.is_empty()) else {
+        return true;
+    };
+    vals.iter().all(|v| match v.split_once('=') {
+        Some((k, val)) => labels.get(k).map(String::as_str) == Some(val),
+        None => labels.contains_key(v.as_str()),
+    })
 }
