@@ -502,6 +502,81 @@ fn default_bridge_from_fixed_cidr_and_stale_bridges_after_a_crash() {
     );
 }
 
+/// `network rm` of a network only stopped containers are on succeeds (they
+/// hold no endpoint); the stopped container keeps its settings and its
+/// start then fails with Docker's message; `disconnect -f` drops the stale
+/// network. A running container still blocks the removal.
+#[test]
+fn network_rm_with_only_stopped_containers() {
+    let d = setup();
+    ok(&d.docker(&["network", "create", "rmnet"]));
+    let net_id = ok(&d.docker(&["network", "inspect", "-f", "{{.Id}}", "rmnet"]))
+        .trim()
+        .to_string();
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "rmlive",
+        "--network",
+        "rmnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "rmstopped",
+        "--network",
+        "rmnet",
+        "busybox",
+        "true",
+    ]));
+    let err = fails(&d.docker(&["network", "rm", "rmnet"]));
+    assert!(
+        err.contains("error while removing network: network rmnet has active endpoints (rmlive)"),
+        "{err}"
+    );
+    ok(&d.berth(&["rm", "-f", "rmlive"]));
+    assert_eq!(ok(&d.docker(&["network", "rm", "rmnet"])).trim(), "rmnet");
+    // The stopped container still names the network it was on.
+    assert_eq!(
+        inspect(
+            &d,
+            "rmstopped",
+            "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.NetworkID}}{{end}}"
+        ),
+        format!("rmnet={net_id}")
+    );
+    let err = fails(&d.docker(&["start", "rmstopped"]));
+    assert!(
+        err.contains(&format!(
+            "failed to set up container networking: network {net_id} not found"
+        )),
+        "{err}"
+    );
+    assert_eq!(inspect(&d, "rmstopped", "{{.State.Running}}"), "false");
+    // What Docker's users do then: drop it and join another network.
+    ok(&d.docker(&["network", "disconnect", "-f", "rmnet", "rmstopped"]));
+    ok(&d.docker(&["network", "connect", "bridge", "rmstopped"]));
+    ok(&d.docker(&["start", "-a", "rmstopped"]));
+    // prune too removes a network only stopped containers are on.
+    ok(&d.docker(&["network", "create", "prunenet"]));
+    ok(&d.docker(&[
+        "run",
+        "--name",
+        "prunec",
+        "--network",
+        "prunenet",
+        "busybox",
+        "true",
+    ]));
+    let pruned = ok(&d.docker(&["network", "prune", "-f"]));
+    assert!(pruned.contains("prunenet"), "{pruned}");
+    ok(&d.berth(&["rm", "-f", "rmstopped", "prunec"]));
+}
+
 /// `network rm -f` of a network that does not exist succeeds silently, as
 /// with the docker CLI; without `-f` it fails with Docker's message.
 #[test]

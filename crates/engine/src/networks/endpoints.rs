@@ -280,9 +280,16 @@ impl Engine {
         let mut done: Vec<(String, Ipv4Addr)> = Vec::new();
         let result = (|| -> Result<()> {
             for (i, (name, ep)) in self.ordered_endpoints(rec).into_iter().enumerate() {
+                // Docker looks a network up by the ID the container last
+                // ran with, by name before its first start.
                 let mut n = self.resolve_network(&ep.network_id).map_err(|_| {
+                    let term = if rec.has_been_started {
+                        ep.network_id.as_str()
+                    } else {
+                        name.as_str()
+                    };
                     EngineError::not_found(format!(
-                        "network {name} not found: reconnect the container to an existing network"
+                        "failed to set up container networking: network {term} not found"
                     ))
                 })?;
                 let ipam = n.ipam.as_mut().ok_or_else(|| {
@@ -1254,9 +1261,29 @@ impl Engine {
         Ok(())
     }
 
-    /// `POST /networks/{id}/disconnect`.
-    pub fn disconnect_network(&self, network: &str, container: &str, _force: bool) -> Result<()> {
-        let n = self.resolve_network(network)?;
+    /// `POST /networks/{id}/disconnect`. With `force`, a network that no
+    /// longer exists is dropped from a container's settings (what is left
+    /// of a network removed while the container was stopped).
+    pub fn disconnect_network(&self, network: &str, container: &str, force: bool) -> Result<()> {
+        let n = match self.resolve_network(network) {
+            Ok(n) => n,
+            Err(e) if force && e.kind == crate::error::ErrorKind::NotFound => {
+                let mut rec = self.resolve_container(container)?;
+                let stale = rec
+                    .endpoints
+                    .iter()
+                    .find(|(name, ep)| {
+                        (*name == network || ep.network_id == network)
+                            && self.resolve_network(&ep.network_id).is_err()
+                    })
+                    .map(|(name, _)| name.clone());
+                let Some(stale) = stale else { return Err(e) };
+                rec.endpoints.remove(&stale);
+                self.save_container(&rec)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let mut rec = self.resolve_container(container)?;
         if n.driver == "host" {
             return Err(EngineError::forbidden(

@@ -570,9 +570,11 @@ impl Engine {
                 return Err(EngineError::invalid(format!("invalid filter '{k}'")));
             }
         }
+        // Only running containers hold endpoints.
         let used: std::collections::HashSet<String> = self
             .container_records()?
             .iter()
+            .filter(|c| c.state.running)
             .flat_map(|c| {
                 c.endpoints
                     .values()
@@ -618,19 +620,20 @@ impl Engine {
                 n.name
             )));
         }
-        let members = self.network_members(&n)?;
-        if let Some((c, _)) = members.iter().find(|(c, _)| c.state.running) {
+        // Only running containers hold an endpoint (as in Docker): a
+        // stopped container keeps its settings for the network, and its
+        // next start fails with "network … not found".
+        let active: Vec<String> = self
+            .network_members(&n)?
+            .iter()
+            .filter(|(c, _)| c.state.running)
+            .map(|(c, _)| c.name.trim_start_matches('/').to_string())
+            .collect();
+        if !active.is_empty() {
             return Err(EngineError::forbidden(format!(
-                "error while removing network: network {} id {} has active endpoints (container {})",
+                "error while removing network: network {} has active endpoints ({})",
                 n.name,
-                n.id,
-                c.name.trim_start_matches('/')
-            )));
-        }
-        if !members.is_empty() {
-            return Err(EngineError::forbidden(format!(
-                "error while removing network: network {} id {} has active endpoints",
-                n.name, n.id
+                active.join(", ")
             )));
         }
         if n.driver == "bridge" {
