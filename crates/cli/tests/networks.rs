@@ -720,3 +720,101 @@ fn ps_and_port_show_port_ranges_as_docker_does() {
     );
     ok(&d.berth(&["rm", "-f", "ranges"]));
 }
+
+/// A bridge of the host's own, with no link of its name left on drop.
+struct HostBridge(String);
+
+impl Drop for HostBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+/// `-o com.docker.network.bridge.name=` naming a bridge the host already
+/// has: used as Docker uses it (containers reach each other and a
+/// published 127.0.0.1 port through it), never deleted (network rm, daemon
+/// stop); a second network on the same bridge and a device that is not a
+/// bridge are refused.
+#[test]
+fn host_bridge_named_by_option_is_used_not_deleted() {
+    let d = setup();
+    let name = format!("u{}", &d.net_prefix[1..]);
+    assert!(Command::new("ip")
+        .args(["link", "add", &name, "type", "bridge"])
+        .status()
+        .unwrap()
+        .success());
+    let _bridge = HostBridge(name.clone());
+    let opt = format!("com.docker.network.bridge.name={name}");
+    let subnet = format!("10.{}.94.0/24", d.net_octet);
+    ok(&d.docker(&[
+        "network", "create", "--subnet", &subnet, "-o", &opt, "hostbr",
+    ]));
+    let err = fails(&d.docker(&["network", "create", "-o", &opt, "hostbr2"]));
+    assert!(err.contains("networks have same bridge name"), "{err}");
+    let veth = format!("x{}", &d.net_prefix[1..]);
+    let peer = format!("y{}", &d.net_prefix[1..]);
+    assert!(Command::new("ip")
+        .args(["link", "add", &veth, "type", "veth", "peer", "name", &peer])
+        .status()
+        .unwrap()
+        .success());
+    let _veth = Veth(veth.clone());
+    let err = fails(&d.docker(&[
+        "network",
+        "create",
+        "-o",
+        &format!("com.docker.network.bridge.name={veth}"),
+        "notabridge",
+    ]));
+    assert!(err.contains("not a bridge"), "{err}");
+    let port = free_port();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "hb1",
+        "--network",
+        "hostbr",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo on-host-bridge > /var/www/index.html; httpd -f -p 80 -h /var/www",
+    ]));
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/index.html").as_deref(),
+        Some("on-host-bridge\n")
+    );
+    let ip = inspect(&d, "hb1", "{{.NetworkSettings.Networks.hostbr.IPAddress}}");
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        "hostbr",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        &ip,
+    ]));
+    assert!(out.contains("1 packets received"), "{out}");
+    // berth leaves route_localnet of the host's bridge alone.
+    let rl = std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"))
+        .unwrap_or_default();
+    assert_eq!(rl.trim(), "0");
+    ok(&d.berth(&["rm", "-f", "hb1"]));
+    ok(&d.docker(&["network", "rm", "hostbr"]));
+    assert!(std::path::Path::new("/sys/class/net").join(&name).exists());
+    // Nor does a clean stop delete it.
+    ok(&d.docker(&[
+        "network", "create", "--subnet", &subnet, "-o", &opt, "hostbr",
+    ]));
+    ok(&d.berth(&["run", "--rm", "--network", "hostbr", "busybox", "true"]));
+    let mut d = d;
+    d.stop();
+    assert!(std::path::Path::new("/sys/class/net").join(&name).exists());
+}

@@ -727,6 +727,17 @@ impl Engine {
             .collect()
     }
 
+    /// The bridges berth made (the host's own bridges that networks use
+    /// are never deleted).
+    fn own_bridge_devices(&self) -> Vec<String> {
+        self.network_records()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n.driver == "bridge" && !n.user_bridge)
+            .map(|n| n.device)
+            .collect()
+    }
+
     /// Hosts where iptables' `FORWARD` chain drops by default (as it does
     /// once Docker has run) would drop everything berth routes, whatever
     /// berth's own table says: like dockerd, berth then accepts its own
@@ -873,7 +884,7 @@ impl Engine {
         if any_running {
             return;
         }
-        let bridges = self.bridge_devices();
+        let bridges = self.own_bridge_devices();
         let table = self.config.network.prefix.clone();
         let firewall = self.config.network.firewall;
         self.block_on_net(async {

@@ -85,6 +85,11 @@ pub struct NetworkRecord {
     pub ipam: Option<NetworkIpam>,
     /// The bridge device (bridge) or parent interface (macvlan).
     pub device: String,
+    /// The bridge was the host's before the network named it
+    /// (`-o com.docker.network.bridge.name=`): berth uses it, as Docker
+    /// does, but never deletes it nor changes its sysctls beyond forwarding.
+    #[serde(default)]
+    pub user_bridge: bool,
 }
 
 impl NetworkRecord {
@@ -309,6 +314,37 @@ impl Engine {
                 options.get("parent").cloned().unwrap_or_default()
             };
         }
+        let mut user_bridge = false;
+        if driver == "bridge" {
+            let refuse = |e: EngineError| {
+                self.release_subnet(&id);
+                Err(e)
+            };
+            // Docker's check: two networks cannot share a bridge.
+            if let Some(other) = self
+                .network_records()
+                .unwrap_or_default()
+                .into_iter()
+                .find(|n| n.driver == "bridge" && n.device == device)
+            {
+                return refuse(EngineError::forbidden(format!(
+                    "cannot create network {id} ({device}): conflicts with network {} ({device}): networks have same bridge name",
+                    other.id
+                )));
+            }
+            // A bridge of the host's own is used as it is and left alone
+            // when the network goes; any other device of that name is refused.
+            if options.contains_key("com.docker.network.bridge.name") {
+                let sys = std::path::Path::new("/sys/class/net").join(&device);
+                if sys.join("bridge").is_dir() {
+                    user_bridge = true;
+                } else if sys.exists() {
+                    return refuse(EngineError::invalid(format!(
+                        "cannot use {device} as the network's bridge: the host has a network interface of that name that is not a bridge"
+                    )));
+                }
+            }
+        }
         let rec = NetworkRecord {
             id: id.clone(),
             name: name.to_string(),
@@ -321,6 +357,7 @@ impl Engine {
             ipam_config,
             ipam,
             device,
+            user_bridge,
         };
         if let Err(e) = self.save_network(&rec) {
             self.release_subnet(&id);
@@ -636,7 +673,7 @@ impl Engine {
                 active.join(", ")
             )));
         }
-        if n.driver == "bridge" {
+        if n.driver == "bridge" && !n.user_bridge {
             let dev = n.device.clone();
             self.block_on_net(async move {
                 if let Ok(nl) = berth_network::link::Netlink::host() {
