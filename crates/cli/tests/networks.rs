@@ -502,6 +502,105 @@ fn default_bridge_from_fixed_cidr_and_stale_bridges_after_a_crash() {
     );
 }
 
+/// `--network container:NAME` shares the target's /etc/hosts,
+/// /etc/resolv.conf and hostname (so the embedded DNS answers in the shared
+/// namespace), follows later changes of the target's files, and refuses
+/// Docker's conflicting options.
+#[test]
+fn container_network_mode_shares_hosts_resolv_and_hostname() {
+    let d = setup();
+    let subnet = format!("10.{}.93.0/24", d.net_octet);
+    ok(&d.docker(&["network", "create", "--subnet", &subnet, "shnet"]));
+    ok(&d.docker(&["network", "create", "shnet2"]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "nsowner",
+        "--network",
+        "shnet",
+        "--add-host",
+        "extra.example:10.1.2.3",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "nsjoiner",
+        "--network",
+        "container:nsowner",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let cat = |c: &str, f: &str| ok(&d.berth(&["exec", c, "cat", f]));
+    let hosts = cat("nsowner", "/etc/hosts");
+    assert!(hosts.contains("extra.example"), "{hosts}");
+    assert_eq!(cat("nsjoiner", "/etc/hosts"), hosts);
+    let resolv = cat("nsowner", "/etc/resolv.conf");
+    assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
+    assert_eq!(cat("nsjoiner", "/etc/resolv.conf"), resolv);
+    assert_eq!(
+        ok(&d.berth(&["exec", "nsjoiner", "hostname"])),
+        ok(&d.berth(&["exec", "nsowner", "hostname"]))
+    );
+    assert_eq!(
+        inspect(&d, "nsjoiner", "{{.Config.Hostname}}"),
+        inspect(&d, "nsowner", "{{.Config.Hostname}}")
+    );
+    // The embedded DNS server answers in the shared namespace.
+    let ip = inspect(
+        &d,
+        "nsowner",
+        "{{.NetworkSettings.Networks.shnet.IPAddress}}",
+    );
+    let out = ok(&d.berth(&["exec", "nsjoiner", "nslookup", "nsowner"]));
+    assert!(out.contains(&ip), "{out}");
+    // A change of the target's file is seen by the joiner too.
+    ok(&d.docker(&["network", "connect", "shnet2", "nsowner"]));
+    let hosts2 = cat("nsowner", "/etc/hosts");
+    assert_ne!(hosts2, hosts);
+    assert_eq!(cat("nsjoiner", "/etc/hosts"), hosts2);
+    // Options the shared namespace cannot honour are refused at create.
+    for (flag, value, msg) in [
+        (
+            "--dns",
+            "10.1.1.1",
+            "conflicting options: dns and the network mode",
+        ),
+        (
+            "--add-host",
+            "a.example:10.1.1.1",
+            "conflicting options: custom host-to-IP mapping and the network mode",
+        ),
+        (
+            "-p",
+            "127.0.0.1::80",
+            "conflicting options: port publishing and the container type network mode",
+        ),
+        (
+            "--link",
+            "nsowner:o",
+            "conflicting options: container type network can't be used with links",
+        ),
+    ] {
+        let err = fails(&d.docker(&[
+            "create",
+            "--network",
+            "container:nsowner",
+            flag,
+            value,
+            "busybox",
+        ]));
+        assert!(err.contains(msg), "{flag}: {err}");
+    }
+    ok(&d.berth(&["rm", "-f", "nsjoiner", "nsowner"]));
+    ok(&d.berth(&["network", "rm", "shnet", "shnet2"]));
+}
+
 /// `network rm` of a network only stopped containers are on succeeds (they
 /// hold no endpoint); the stopped container keeps its settings and its
 /// start then fails with Docker's message; `disconnect -f` drops the stale

@@ -153,6 +153,9 @@ impl Engine {
             m => m.to_string(),
         };
         let mut out = BTreeMap::new();
+        if mode.starts_with("container:") {
+            container_mode_conflicts(host_config)?;
+        }
         if mode == "host" || mode == "none" || mode.starts_with("container:") {
             if let Some(m) = networking["EndpointsConfig"].as_object() {
                 if m.keys()
@@ -276,6 +279,20 @@ impl Engine {
     /// Before a start: an address on each network (from its IPAM state,
     /// persisted), interface names, MACs. Nothing stays allocated on error.
     pub(crate) fn allocate_endpoints(&self, rec: &mut ContainerRecord) -> Result<()> {
+        // `--network container:NAME`: the target's names, as Docker copies
+        // them (its /etc/hosts and /etc/resolv.conf are shared once the
+        // namespace exists, see `share_etc_files`).
+        if let Some(target) = rec.host_config["NetworkMode"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("container:"))
+        {
+            if let Ok(t) = self.resolve_container(target) {
+                if t.id != rec.id {
+                    rec.config["Hostname"] = t.config["Hostname"].clone();
+                    rec.config["Domainname"] = t.config["Domainname"].clone();
+                }
+            }
+        }
         let _guard = self.network_lock.lock();
         let mut done: Vec<(String, Ipv4Addr)> = Vec::new();
         let result = (|| -> Result<()> {
@@ -366,6 +383,7 @@ impl Engine {
     /// Once the container's namespace exists (its init waits): interfaces,
     /// names, DNS, published ports and the firewall. Undone on error.
     pub(crate) fn plumb_endpoints(&self, rec: &ContainerRecord, pid: i64) -> Result<()> {
+        self.share_etc_files(rec);
         if rec.endpoints.is_empty() {
             return Ok(());
         }
@@ -902,6 +920,74 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// `--network container:NAME` shares the target's /etc/hosts and
+    /// /etc/resolv.conf as Docker does: their content is copied into the
+    /// joining container's files in place (they are bind-mounted), once
+    /// its namespace exists and again whenever the target's change.
+    fn share_etc_files(&self, rec: &ContainerRecord) {
+        let Some(target) = rec.host_config["NetworkMode"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("container:"))
+        else {
+            return;
+        };
+        let Ok(t) = self.resolve_container(target) else {
+            return;
+        };
+        let from = self.container_dirs(&t.id).root;
+        let to = self.container_dirs(&rec.id).root;
+        for f in ["hosts", "resolv.conf"] {
+            if let Ok(content) = std::fs::read(from.join(f)) {
+                if let Err(e) = std::fs::write(to.join(f), content) {
+                    tracing::warn!(
+                        "sharing /etc/{f} of {} with {}: {e}",
+                        &t.id[..12],
+                        &rec.id[..12]
+                    );
+                }
+            }
+        }
+    }
+
+    /// The running containers that joined `target`'s network namespace.
+    fn namespace_joiners(&self, target: &ContainerRecord) -> Vec<ContainerRecord> {
+        self.container_records()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.state.running && c.id != target.id)
+            .filter(|c| {
+                c.host_config["NetworkMode"]
+                    .as_str()
+                    .and_then(|m| m.strip_prefix("container:"))
+                    .and_then(|t| self.resolve_container(t).ok())
+                    .is_some_and(|t| t.id == target.id)
+            })
+            .collect()
+    }
+}
+
+/// Docker's conflicts for `--network container:NAME` (its `validateNetContainerMode`).
+fn container_mode_conflicts(hc: &Value) -> Result<()> {
+    let set = |k: &str| hc[k].as_array().is_some_and(|a| !a.is_empty());
+    let msg = if set("Links") {
+        "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+    } else if set("Dns") {
+        "conflicting options: dns and the network mode"
+    } else if set("ExtraHosts") {
+        "conflicting options: custom host-to-IP mapping and the network mode"
+    } else if hc["PortBindings"]
+        .as_object()
+        .is_some_and(|m| !m.is_empty())
+        || hc["PublishAllPorts"].as_bool() == Some(true)
+    {
+        "conflicting options: port publishing and the container type network mode"
+    } else {
+        return Ok(());
+    };
+    Err(EngineError::invalid(msg))
+}
+
 /// A container's names on a network's DNS table: its name, short ID and
 /// aliases, and the reverse name `NAME.NETWORK`.
 fn register_names(
@@ -1144,6 +1230,9 @@ impl Engine {
         let own = self.hosts_entries(rec, &fqdn);
         kept.push_str(if own.is_empty() { "" } else { &own });
         let _ = std::fs::write(&path, kept);
+        for joiner in self.namespace_joiners(rec) {
+            self.share_etc_files(&joiner);
+        }
     }
 
     /// `POST /networks/{id}/connect`.
