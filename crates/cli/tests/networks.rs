@@ -601,6 +601,96 @@ fn container_network_mode_shares_hosts_resolv_and_hostname() {
     ok(&d.berth(&["network", "rm", "shnet", "shnet2"]));
 }
 
+/// Legacy `--link` on the default bridge: a missing or stopped target is
+/// refused with Docker's messages; the linking container gets Docker's
+/// link variables (ports, ranges, name, the target's env) for the run
+/// only, and the /etc/hosts entry `IP\tALIAS HOSTNAME NAME`.
+#[test]
+fn legacy_links_env_hosts_and_refusals() {
+    let d = setup();
+    let err = fails(&d.docker(&["run", "--rm", "--link", "nosuch:db", "busybox", "true"]));
+    assert!(
+        err.contains("could not get container for nosuch: No such container: nosuch"),
+        "{err}"
+    );
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "linkdb",
+        "-e",
+        "DBPASS=secret",
+        "--expose",
+        "81",
+        "--expose",
+        "82",
+        "--expose",
+        "53/udp",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let ip = inspect(&d, "linkdb", "{{.NetworkSettings.IPAddress}}");
+    let host = inspect(&d, "linkdb", "{{.Config.Hostname}}");
+    let out = ok(&d.docker(&[
+        "run",
+        "--name",
+        "linkweb",
+        "--link",
+        "linkdb:db-1",
+        "busybox",
+        "sh",
+        "-c",
+        "env; echo ===; cat /etc/hosts",
+    ]));
+    let (env, hosts) = out.split_once("===").unwrap();
+    let env: Vec<&str> = env.lines().collect();
+    for want in [
+        format!("DB_1_PORT=tcp://{ip}:80"),
+        format!("DB_1_PORT_80_TCP=tcp://{ip}:80"),
+        format!("DB_1_PORT_80_TCP_ADDR={ip}"),
+        "DB_1_PORT_80_TCP_PORT=80".to_string(),
+        "DB_1_PORT_80_TCP_PROTO=tcp".to_string(),
+        format!("DB_1_PORT_82_TCP=tcp://{ip}:82"),
+        format!("DB_1_PORT_80_TCP_START=tcp://{ip}:80"),
+        "DB_1_PORT_80_TCP_PORT_START=80".to_string(),
+        format!("DB_1_PORT_80_TCP_END=tcp://{ip}:82"),
+        "DB_1_PORT_80_TCP_PORT_END=82".to_string(),
+        format!("DB_1_PORT_53_UDP=udp://{ip}:53"),
+        "DB_1_NAME=/linkweb/db-1".to_string(),
+        "DB_1_ENV_DBPASS=secret".to_string(),
+    ] {
+        assert!(env.contains(&want.as_str()), "{want} not in {env:?}");
+    }
+    assert!(
+        !env.iter().any(|v| v.starts_with("DB_1_ENV_PATH=")),
+        "{env:?}"
+    );
+    assert!(
+        hosts.contains(&format!("{ip}\tdb-1 {host} linkdb\n")),
+        "{hosts}"
+    );
+    // The variables belong to the run, not to the container's config.
+    let cfg_env = inspect(&d, "linkweb", "{{json .Config.Env}}");
+    assert!(!cfg_env.contains("DB_1_"), "{cfg_env}");
+    // A link to a container that does not run: Docker's message at start.
+    ok(&d.berth(&["create", "--name", "linkoff", "busybox", "true"]));
+    let err = fails(&d.docker(&[
+        "run",
+        "--name",
+        "linkweb2",
+        "--link",
+        "linkoff:off",
+        "busybox",
+        "true",
+    ]));
+    assert!(
+        err.contains("Cannot link to a non running container: /linkoff AS /linkweb2/off"),
+        "{err}"
+    );
+    ok(&d.berth(&["rm", "-f", "linkdb", "linkweb", "linkweb2", "linkoff"]));
+}
+
 /// `network rm` of a network only stopped containers are on succeeds (they
 /// hold no endpoint); the stopped container keeps its settings and its
 /// start then fails with Docker's message; `disconnect -f` drops the stale

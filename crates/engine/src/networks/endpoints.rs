@@ -51,6 +51,10 @@ pub struct Endpoint {
     /// `--link` entries (`name:alias`), default bridge only.
     #[serde(default)]
     pub links: Vec<String>,
+    /// The link variables (`DB_PORT=tcp://…`) this start added to the
+    /// container's `Env`, taken out again when it stops.
+    #[serde(default)]
+    pub link_env: Vec<String>,
 }
 
 /// What a running container holds on the host's side.
@@ -153,8 +157,14 @@ impl Engine {
             m => m.to_string(),
         };
         let mut out = BTreeMap::new();
+        let links = strings(host_config.get("Links"));
         if mode.starts_with("container:") {
             container_mode_conflicts(host_config)?;
+        }
+        if mode == "host" && !links.is_empty() {
+            return Err(EngineError::invalid(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+            ));
         }
         if mode == "host" || mode == "none" || mode.starts_with("container:") {
             if let Some(m) = networking["EndpointsConfig"].as_object() {
@@ -172,6 +182,14 @@ impl Engine {
         if primary.driver == "host" || primary.driver == "null" {
             host_config["NetworkMode"] = json!(primary.name);
             return Ok(out);
+        }
+        // Legacy links of the default bridge name existing containers
+        // (Docker's registerLinks; on user networks names resolve anyway).
+        if primary.name == "bridge" {
+            for l in &links {
+                let (target, _) = parse_link(l)?;
+                self.link_target(target)?;
+            }
         }
         host_config["NetworkMode"] = json!(primary.name);
         let mut wanted: Vec<(NetworkRecord, Value)> = vec![(primary.clone(), Value::Null)];
@@ -293,6 +311,7 @@ impl Engine {
                 }
             }
         }
+        self.set_link_env(rec)?;
         let _guard = self.network_lock.lock();
         let mut done: Vec<(String, Ipv4Addr)> = Vec::new();
         let result = (|| -> Result<()> {
@@ -359,14 +378,24 @@ impl Engine {
         for (name, ep) in self.ordered_endpoints(rec) {
             let Some(ip) = ep.ip else { continue };
             if name == "bridge" {
+                // Docker's entry: the alias, the target's hostname, and its
+                // name when the alias is not that name.
                 for l in &ep.links {
-                    let (target, alias) = l.split_once(':').unwrap_or((l.as_str(), l.as_str()));
-                    if let Ok(c) = self.resolve_container(target) {
-                        if let Some(tip) = c.endpoints.get("bridge").and_then(|e| e.ip) {
-                            let cname = c.name.trim_start_matches('/');
-                            let alias = alias.trim_start_matches('/');
-                            out.push_str(&format!("{tip}\t{alias} {} {cname}\n", &c.id[..12]));
+                    let Ok((target, alias)) = parse_link(l) else {
+                        continue;
+                    };
+                    let Ok(c) = self.link_target(target) else {
+                        continue;
+                    };
+                    if let Some(tip) = c.endpoints.get("bridge").and_then(|e| e.ip) {
+                        let cname = c.name.trim_start_matches('/');
+                        let hostname = c.config["Hostname"].as_str().unwrap_or(&c.id[..12]);
+                        let mut names = format!("{alias} {hostname}");
+                        if alias != cname {
+                            names.push(' ');
+                            names.push_str(cname);
                         }
+                        out.push_str(&format!("{tip}\t{names}\n"));
                     }
                 }
             }
@@ -590,6 +619,7 @@ impl Engine {
             return;
         }
         self.unplumb(rec);
+        strip_link_env(rec);
         let _guard = self.network_lock.lock();
         for ep in rec.endpoints.values_mut() {
             if let Some(ip) = ep.ip.take() {
@@ -921,6 +951,104 @@ impl Engine {
 }
 
 impl Engine {
+    /// The container a legacy link names, following `--network
+    /// container:` to the container that owns the namespace, with Docker's
+    /// messages for a missing target and one on the host's network.
+    fn link_target(&self, name: &str) -> Result<ContainerRecord> {
+        let missing = |n: &str| {
+            EngineError::invalid(format!(
+                "could not get container for {n}: No such container: {n}"
+            ))
+        };
+        let mut c = self.resolve_container(name).map_err(|_| missing(name))?;
+        let mut hops = 0;
+        while let Some(next) = c.host_config["NetworkMode"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("container:"))
+            .map(String::from)
+        {
+            hops += 1;
+            if hops > 16 {
+                break;
+            }
+            c = self.resolve_container(&next).map_err(|_| missing(&next))?;
+        }
+        if c.host_config["NetworkMode"].as_str() == Some("host") {
+            return Err(EngineError::invalid(
+                "conflicting options: host type networking can't be used with links. This would result in undefined behavior",
+            ));
+        }
+        Ok(c)
+    }
+
+    /// At start: every linked container must run on the default bridge
+    /// (Docker's messages otherwise); their link variables go into the
+    /// container's `Env` for this run, behind any variable of the same name
+    /// it sets itself (which wins, as in Docker).
+    fn set_link_env(&self, rec: &mut ContainerRecord) -> Result<()> {
+        strip_link_env(rec);
+        let Some(ep) = rec.endpoints.get("bridge") else {
+            return Ok(());
+        };
+        let me = rec.name.trim_start_matches('/').to_string();
+        let mut vars = Vec::new();
+        for l in ep.links.clone() {
+            let (target, alias) = parse_link(&l)?;
+            // A linked container removed since is no longer linked.
+            let Ok(child) = self.link_target(target) else {
+                continue;
+            };
+            let link_name = format!("/{me}/{alias}");
+            if !child.state.running {
+                return Err(EngineError::internal(format!(
+                    "Cannot link to a non running container: {} AS {link_name}",
+                    child.name
+                )));
+            }
+            let Some(child_ip) = child.endpoints.get("bridge").and_then(|e| e.ip) else {
+                return Err(EngineError::internal(format!(
+                    "Cannot link to {}, as it does not belong to the default network",
+                    child.name
+                )));
+            };
+            let ports: Vec<String> = child.config["ExposedPorts"]
+                .as_object()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default();
+            vars.extend(link_env_vars(
+                &link_name,
+                child_ip,
+                &strings(child.config.get("Env")),
+                &ports,
+            ));
+        }
+        if vars.is_empty() {
+            return Ok(());
+        }
+        let mut env = strings(rec.config.get("Env"));
+        let own: std::collections::HashSet<String> = env
+            .iter()
+            .map(|kv| kv.split('=').next().unwrap_or("").to_string())
+            .collect();
+        let mut added = Vec::new();
+        for v in vars {
+            let key = v.split('=').next().unwrap_or("").to_string();
+            if !own.contains(&key)
+                && !added
+                    .iter()
+                    .any(|a: &String| a.split('=').next() == Some(&key))
+            {
+                env.push(v.clone());
+                added.push(v);
+            }
+        }
+        rec.config["Env"] = json!(env);
+        if let Some(ep) = rec.endpoints.get_mut("bridge") {
+            ep.link_env = added;
+        }
+        Ok(())
+    }
+
     /// `--network container:NAME` shares the target's /etc/hosts and
     /// /etc/resolv.conf as Docker does: their content is copied into the
     /// joining container's files in place (they are bind-mounted), once
@@ -967,6 +1095,48 @@ impl Engine {
     }
 }
 
+/// Splits a legacy link, `NAME[:ALIAS]` or the stored `/NAME:/ME/ALIAS`,
+/// into the target and the alias (Docker's `ParseLink`).
+fn parse_link(link: &str) -> Result<(&str, &str)> {
+    if link.is_empty() {
+        return Err(EngineError::invalid("empty string specified for links"));
+    }
+    let parts: Vec<&str> = link.splitn(3, ':').collect();
+    let (name, alias) = match parts.as_slice() {
+        [n] => (*n, *n),
+        [n, a] => (*n, *a),
+        _ => {
+            return Err(EngineError::invalid(format!(
+                "bad format for links: {link}"
+            )))
+        }
+    };
+    let name = name.trim_start_matches('/');
+    let alias = alias.rsplit('/').next().unwrap_or(alias);
+    if name.is_empty() || alias.is_empty() {
+        return Err(EngineError::invalid(format!(
+            "bad format for links: {link}"
+        )));
+    }
+    Ok((name, alias))
+}
+
+/// Takes out of `Env` the link variables an earlier start added.
+fn strip_link_env(rec: &mut ContainerRecord) {
+    let Some(ep) = rec.endpoints.get_mut("bridge") else {
+        return;
+    };
+    if ep.link_env.is_empty() {
+        return;
+    }
+    let added = std::mem::take(&mut ep.link_env);
+    let env: Vec<String> = strings(rec.config.get("Env"))
+        .into_iter()
+        .filter(|kv| !added.contains(kv))
+        .collect();
+    rec.config["Env"] = json!(env);
+}
+
 /// Docker's conflicts for `--network container:NAME` (its `validateNetContainerMode`).
 fn container_mode_conflicts(hc: &Value) -> Result<()> {
     let set = |k: &str| hc[k].as_array().is_some_and(|a| !a.is_empty());
@@ -986,6 +1156,78 @@ fn container_mode_conflicts(hc: &Value) -> Result<()> {
         return Ok(());
     };
     Err(EngineError::invalid(msg))
+}
+
+/// The environment of a legacy link (Docker 28's `links.Link.ToEnv`):
+/// `ALIAS_PORT`, per exposed port `ALIAS_PORT_80_TCP{,_ADDR,_PORT,_PROTO}`,
+/// `_START`/`_END` variables for consecutive ranges, `ALIAS_NAME=/me/alias`
+/// and the target's own variables as `ALIAS_ENV_*` (but `HOME` and `PATH`).
+/// `exposed` holds `PORT/PROTO` keys.
+pub(crate) fn link_env_vars(
+    link_name: &str,
+    child_ip: Ipv4Addr,
+    child_env: &[String],
+    exposed: &[String],
+) -> Vec<String> {
+    let short = link_name.rsplit('/').next().unwrap_or(link_name);
+    let alias = short.to_uppercase().replace('-', "_");
+    let mut ports: Vec<(u32, String)> = exposed
+        .iter()
+        .filter_map(|k| {
+            let (p, proto) = k.split_once('/').unwrap_or((k.as_str(), "tcp"));
+            Some((p.parse().ok()?, proto.to_ascii_lowercase()))
+        })
+        .collect();
+    // TCP first, then by protocol name; by number within a protocol.
+    ports.sort_by(|a, b| {
+        let rank = |p: &(u32, String)| (p.1 != "tcp", p.1.clone(), p.0);
+        rank(a).cmp(&rank(b))
+    });
+    let mut env = Vec::new();
+    let (mut start, mut end) = (None::<(u32, String)>, None::<(u32, String)>);
+    for (i, p) in ports.iter().enumerate() {
+        let (num, proto) = (p.0, &p.1);
+        if i == 0 {
+            start = Some(p.clone());
+            end = Some(p.clone());
+            env.push(format!("{alias}_PORT={proto}://{child_ip}:{num}"));
+        }
+        let prefix = format!("{alias}_PORT_{num}_{}", proto.to_uppercase());
+        env.push(format!("{prefix}={proto}://{child_ip}:{num}"));
+        env.push(format!("{prefix}_ADDR={child_ip}"));
+        env.push(format!("{prefix}_PORT={num}"));
+        env.push(format!("{prefix}_PROTO={proto}"));
+        if let Some(e) = &end {
+            if num == e.0 + 1 && *proto == e.1 {
+                end = Some(p.clone());
+                if i < ports.len() - 1 {
+                    continue;
+                }
+            }
+        }
+        if let (Some(s), Some(e)) = (&start, &end) {
+            if s != e {
+                let prefix = format!("{alias}_PORT_{}_{}", s.0, s.1.to_uppercase());
+                env.push(format!("{prefix}_START={}://{child_ip}:{}", s.1, s.0));
+                env.push(format!("{prefix}_PORT_START={}", s.0));
+                env.push(format!("{prefix}_END={}://{child_ip}:{}", e.1, e.0));
+                env.push(format!("{prefix}_PORT_END={}", e.0));
+            }
+        }
+        start = Some(p.clone());
+        end = Some(p.clone());
+    }
+    env.push(format!("{alias}_NAME={link_name}"));
+    for kv in child_env {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        if k == "HOME" || k == "PATH" {
+            continue;
+        }
+        env.push(format!("{alias}_ENV_{k}={v}"));
+    }
+    env
 }
 
 /// A container's names on a network's DNS table: its name, short ID and
