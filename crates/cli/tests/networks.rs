@@ -1007,3 +1007,83 @@ fn host_bridge_named_by_option_is_used_not_deleted() {
     d.stop();
     assert!(std::path::Path::new("/sys/class/net").join(&name).exists());
 }
+
+/// A port published on 127.0.0.1 goes through nftables DNAT (the bridge
+/// routes 127.0.0.0/8, the host's loopback clients are masqueraded towards
+/// it, loopback packets from the bridge are dropped): it answers even while
+/// the daemon, and with it the userland proxy, is down. With
+/// `--iptables=false` the proxy still serves it.
+#[test]
+fn loopback_clients_of_published_ports_go_through_dnat() {
+    let mut d = setup();
+    let port = free_port();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "lo-web",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-dnat > /var/www/index.html; httpd -f -p 80 -h /var/www",
+    ]));
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/index.html").as_deref(),
+        Some("via-dnat\n")
+    );
+    let bridge = format!("{}0", d.net_prefix);
+    let rl = std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet"))
+        .unwrap();
+    assert_eq!(rl.trim(), "1");
+    let table = text(
+        &Command::new("nft")
+            .args(["list", "table", "ip", &d.net_prefix])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(
+        table.contains(&format!(
+            "ip daddr 127.0.0.1 iifname != \"{bridge}\" tcp dport {port} dnat to"
+        )),
+        "{table}"
+    );
+    assert!(table.contains("MASQUERADE LOOPBACK"), "{table}");
+    assert!(
+        table.contains(&format!("iifname \"{bridge}\" ip daddr 127.0.0.0/8 drop")),
+        "{table}"
+    );
+    // The kernel path does not need the daemon.
+    d.kill9();
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/index.html").as_deref(),
+        Some("via-dnat\n"),
+        "127.0.0.1 while the daemon is down"
+    );
+    d.spawn().unwrap();
+    ok(&d.berth(&["rm", "-f", "lo-web"]));
+    drop(d);
+    // Without berth's firewall the userland proxy answers.
+    let d = Daemon::start_with(&["--iptables=false"]);
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    let port = free_port();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "lo-proxy",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-proxy > /var/www/index.html; httpd -f -p 80 -h /var/www",
+    ]));
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), "/index.html").as_deref(),
+        Some("via-proxy\n")
+    );
+    ok(&d.berth(&["rm", "-f", "lo-proxy"]));
+}

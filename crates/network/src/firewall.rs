@@ -29,15 +29,20 @@
 //!   through another interface (not traffic between containers of the
 //!   bridge).
 //! - `nat-postrouting-in-N`: masquerade a container reaching its own
-//!   published port (hairpin), and without the userland proxy also traffic
-//!   from the host's own addresses (127.0.0.1 DNAT).
+//!   published port (hairpin), the host's 127.0.0.0/8 clients DNATed to the
+//!   bridge (their replies must come back to an address of the host), and
+//!   without the userland proxy any traffic from the host's own addresses.
 //! - `nat-prerouting-and-output`: DNAT of published ports, from prerouting
 //!   (other hosts, other bridges) and from output (the host itself, to its
-//!   local addresses except 127.0.0.0/8, which the userland proxy serves).
+//!   local addresses). 127.0.0.0/8 is DNATed too towards bridges whose
+//!   `route_localnet` is set ([`NetworkRules::loopback_dnat`]: the kernel
+//!   path, faster than a proxy); elsewhere the userland proxy serves it.
 //!   With the userland proxy, traffic from the container's own bridge is
 //!   not DNATed (the proxy answers it), as in Docker.
 //! - `raw-PREROUTING`: drops packets addressed straight to a container with
-//!   published ports from any interface but its bridge.
+//!   published ports from any interface but its bridge, and packets for
+//!   127.0.0.0/8 arriving from a bridge that routes it (`route_localnet`
+//!   would otherwise open the host's loopback services to containers).
 //!
 //! **Forward hook and other tables.** An `accept` in one nftables base
 //! chain does not stop another base chain on the same hook from dropping
@@ -56,8 +61,7 @@
 //! **Sysctls.** [`enable_forwarding`] sets `net.ipv4.conf.<bridge>.forwarding`
 //! (the input interface's flag decides for IPv4), the global
 //! `net.ipv4.ip_forward` only when asked (ports published to other hosts),
-//! and `route_localnet` on the bridge when 127.0.0.1 is DNATed (no userland
-//! proxy).
+//! and `route_localnet` on the bridge so that 127.0.0.1 can be DNATed.
 
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
@@ -125,6 +129,12 @@ pub struct NetworkRules {
     /// Masquerade traffic leaving the subnet (Docker's `ip_masquerade`,
     /// default true).
     pub masquerade: bool,
+    /// The bridge has `route_localnet` set, so connections the host makes
+    /// to 127.0.0.0/8 are DNATed to its containers in the kernel (and
+    /// masqueraded towards the bridge) instead of going through the
+    /// userland proxy; packets for 127.0.0.0/8 arriving from the bridge
+    /// are dropped.
+    pub loopback_dnat: bool,
 }
 
 impl NetworkRules {
@@ -136,6 +146,7 @@ impl NetworkRules {
             internal: false,
             icc: true,
             masquerade: true,
+            loopback_dnat: false,
         }
     }
 }
@@ -234,10 +245,16 @@ impl Ruleset {
              \t\tfib daddr type local jump nat-prerouting-and-output\n\
              \t}\n",
         );
-        let output_match = if self.userland_proxy {
-            "ip daddr != 127.0.0.0/8 fib daddr type local"
-        } else {
+        // 127.0.0.0/8 is DNATed from the output hook only towards bridges
+        // with `route_localnet` (or without the proxy); the userland proxy
+        // answers it elsewhere.
+        let loopback_dnat = |bridge: &str| {
+            !self.userland_proxy || index_of(bridge).is_some_and(|i| self.networks[i].loopback_dnat)
+        };
+        let output_match = if self.ports.iter().any(|p| loopback_dnat(&p.bridge)) {
             "fib daddr type local"
+        } else {
+            "ip daddr != 127.0.0.0/8 fib daddr type local"
         };
         let _ = writeln!(
             s,
@@ -264,8 +281,15 @@ impl Ruleset {
         s.push_str("\tchain nat-prerouting-and-output {\n");
         for p in &live_ports {
             let mut rule = String::from("\t\t");
-            if let Some(ip) = p.host_ip.filter(|ip| !ip.is_unspecified()) {
-                let _ = write!(rule, "ip daddr {ip} ");
+            let loopback = loopback_dnat(&p.bridge);
+            match p.host_ip.filter(|ip| !ip.is_unspecified()) {
+                // Only the proxy can serve it.
+                Some(ip) if ip.is_loopback() && !loopback => continue,
+                Some(ip) => {
+                    let _ = write!(rule, "ip daddr {ip} ");
+                }
+                None if !loopback => rule.push_str("ip daddr != 127.0.0.0/8 "),
+                None => {}
             }
             if self.userland_proxy {
                 let _ = write!(rule, "iifname != \"{}\" ", p.bridge);
@@ -286,6 +310,17 @@ impl Ruleset {
             "\tchain raw-PREROUTING {\n\
              \t\ttype filter hook prerouting priority raw; policy accept;\n",
         );
+        for n in &self.networks {
+            if n.loopback_dnat || !self.userland_proxy {
+                // route_localnet would let a container reach the host's
+                // loopback services by sending to 127.0.0.0/8 itself.
+                let _ = writeln!(
+                    s,
+                    "\t\tiifname \"{}\" ip daddr 127.0.0.0/8 drop comment \"LOOPBACK FROM BRIDGE\"",
+                    n.bridge
+                );
+            }
+        }
         let mut seen: Vec<(Ipv4Addr, &str)> = Vec::new();
         for p in &live_ports {
             if !seen.contains(&(p.container_ip, p.bridge.as_str())) {
@@ -347,6 +382,13 @@ impl Ruleset {
                     let _ = writeln!(
                         s,
                         "\t\tfib saddr type local masquerade comment \"MASQUERADE FROM HOST\""
+                    );
+                } else if n.loopback_dnat {
+                    // The host's 127.0.0.1 clients of published ports: the
+                    // container answers the bridge's address instead.
+                    let _ = writeln!(
+                        s,
+                        "\t\tip saddr 127.0.0.0/8 masquerade comment \"MASQUERADE LOOPBACK\""
                     );
                 }
                 for p in &ports {
@@ -746,6 +788,37 @@ mod tests {
         rs.ports.push(sample(true).ports[0].clone());
         let e = rs.render().unwrap_err().to_string();
         assert!(e.contains("not in the ruleset"), "{e}");
+    }
+
+    #[test]
+    fn loopback_dnat_where_the_bridge_routes_localnet() {
+        let mut rs = sample(true);
+        rs.networks[0].loopback_dnat = true;
+        rs.ports.push(PublishedPort {
+            bridge: "br-a".into(),
+            proto: Proto::Tcp,
+            host_ip: Some(Ipv4Addr::LOCALHOST),
+            host_port: 9090,
+            container_ip: "172.18.0.3".parse().unwrap(),
+            container_port: 90,
+        });
+        let s = rs.render().unwrap();
+        // Every local destination reaches the DNAT chain, 127.0.0.1 included.
+        assert!(s.contains("\t\tfib daddr type local jump nat-prerouting-and-output"));
+        assert!(!s.contains("ip daddr != 127.0.0.0/8 fib daddr"));
+        assert!(s.contains(
+            "\t\tiifname != \"br-a\" tcp dport 8080 dnat to 172.18.0.2:80 comment \"DNAT\""
+        ));
+        assert!(s.contains("ip daddr 127.0.0.1 iifname != \"br-a\" tcp dport 9090 dnat"));
+        assert!(s.contains("ip saddr 127.0.0.0/8 masquerade comment \"MASQUERADE LOOPBACK\""));
+        assert!(s.contains("iifname \"br-a\" ip daddr 127.0.0.0/8 drop"));
+        // A bridge without route_localnet keeps loopback for the proxy.
+        rs.networks[0].loopback_dnat = false;
+        let s = rs.render().unwrap();
+        assert!(s.contains("ip daddr != 127.0.0.0/8 iifname != \"br-a\" tcp dport 8080 dnat"));
+        assert!(!s.contains("dport 9090"));
+        assert!(!s.contains("MASQUERADE LOOPBACK"));
+        assert!(!s.contains("ip daddr 127.0.0.0/8 drop"));
     }
 
     #[test]

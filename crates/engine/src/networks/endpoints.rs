@@ -557,12 +557,17 @@ impl Engine {
         })
         .await
         .map_err(err)?;
+        // route_localnet on berth's own bridges lets the firewall DNAT the
+        // host's 127.0.0.1 clients of published ports in the kernel; the
+        // host's own bridges are left as they are (the proxy serves them).
         let fwd = berth_network::firewall::Forwarding {
             bridges: vec![n.device.clone()],
             global: self.config.network.ip_forward,
-            route_localnet: false,
+            route_localnet: self.config.network.firewall && !n.user_bridge,
         };
-        let _ = berth_network::firewall::enable_forwarding(None, &fwd);
+        if let Err(e) = berth_network::firewall::enable_forwarding(None, &fwd) {
+            tracing::debug!("forwarding sysctls of {}: {e}", n.device);
+        }
         Ok(())
     }
 
@@ -887,6 +892,10 @@ impl Engine {
                 .get("com.docker.network.bridge.enable_ip_masquerade")
                 .map(|v| v != "false")
                 .unwrap_or(true);
+            // Loopback clients go through DNAT where the bridge routes
+            // 127.0.0.0/8 (set by `ensure_bridge`); elsewhere the proxy
+            // still answers them.
+            r.loopback_dnat = !n.user_bridge && route_localnet(&n.device);
             rs.networks.push(r);
         }
         let _ = self.with_net(|inner| {
@@ -1093,6 +1102,13 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// Whether `net.ipv4.conf.<dev>.route_localnet` is set.
+fn route_localnet(dev: &str) -> bool {
+    berth_network::link::validate_ifname(dev).is_ok()
+        && std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{dev}/route_localnet"))
+            .is_ok_and(|v| v.trim() == "1")
 }
 
 /// Splits a legacy link, `NAME[:ALIAS]` or the stored `/NAME:/ME/ALIAS`,
