@@ -502,6 +502,32 @@ fn default_bridge_from_fixed_cidr_and_stale_bridges_after_a_crash() {
     );
 }
 
+/// The host ends of veth pairs enslaved to `bridge`.
+fn veths_on(bridge: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["-o", "link", "show", "master", bridge])
+        .output()
+        .unwrap();
+    text(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .map(|n| n.trim().split('@').next().unwrap_or("").to_string())
+        .filter(|n| n.starts_with("veth"))
+        .collect()
+}
+
+/// Waits up to `secs` for `cond`.
+fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(secs) {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cond()
+}
+
 /// `--network container:NAME` shares the target's /etc/hosts,
 /// /etc/resolv.conf and hostname (so the embedded DNS answers in the shared
 /// namespace), follows later changes of the target's files, and refuses
@@ -1086,4 +1112,105 @@ fn loopback_clients_of_published_ports_go_through_dnat() {
         Some("via-proxy\n")
     );
     ok(&d.berth(&["rm", "-f", "lo-proxy"]));
+}
+
+/// The host ends of veths go with the container's namespace: nothing is
+/// left on the bridge after many stops at once or `rm -f`, restarts work
+/// at once (with a fixed `--ip` too), `network disconnect` removes the
+/// interface at once, and a container that ended while the daemon was
+/// down leaves no veth after the daemon's next start.
+#[test]
+fn veths_go_with_the_namespace_and_restarts_work_at_once() {
+    let mut d = setup();
+    let subnet = format!("10.{}.95.0/24", d.net_octet);
+    ok(&d.berth(&["network", "create", "--subnet", &subnet, "vnet"]));
+    let id = ok(&d.berth(&["network", "inspect", "-f", "{{.Id}}", "vnet"]));
+    // berth's name for a user bridge: the prefix and the ID, 15 at most.
+    let mut bridge = format!("{}{}", d.net_prefix, &id.trim()[..12]);
+    bridge.truncate(15);
+    let names: Vec<String> = (0..6).map(|i| format!("v{i}")).collect();
+    for n in &names {
+        ok(&d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            n,
+            "--network",
+            "vnet",
+            "busybox",
+            "sleep",
+            "300",
+        ]));
+    }
+    assert_eq!(veths_on(&bridge).len(), 6);
+    let mut args = vec!["stop", "-t", "0"];
+    args.extend(names.iter().map(String::as_str));
+    ok(&d.berth(&args));
+    assert!(
+        eventually(10, || veths_on(&bridge).is_empty()),
+        "left behind: {:?}",
+        veths_on(&bridge)
+    );
+    // Restarts at once, on a dynamic and on a fixed address.
+    let fixed = format!("10.{}.95.200", d.net_octet);
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "vfixed",
+        "--network",
+        "vnet",
+        "--ip",
+        &fixed,
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    for _ in 0..3 {
+        ok(&d.berth(&["restart", "-t", "0", "v0", "vfixed"]));
+        let out = ok(&d.berth(&["exec", "v0", "ping", "-c", "1", "-W", "2", &fixed]));
+        assert!(out.contains("1 packets received"), "{out}");
+        let v0 = inspect(&d, "v0", "{{.NetworkSettings.Networks.vnet.IPAddress}}");
+        let out = ok(&d.berth(&["exec", "vfixed", "ping", "-c", "1", "-W", "2", &v0]));
+        assert!(out.contains("1 packets received"), "{out}");
+    }
+    assert!(
+        eventually(10, || veths_on(&bridge).len() == 2),
+        "{:?}",
+        veths_on(&bridge)
+    );
+    // disconnect removes the interface while the container runs.
+    ok(&d.berth(&["network", "disconnect", "vnet", "v0"]));
+    assert_eq!(veths_on(&bridge).len(), 1);
+    ok(&d.berth(&["rm", "-f", "v0", "vfixed"]));
+    assert!(
+        eventually(10, || veths_on(&bridge).is_empty()),
+        "{:?}",
+        veths_on(&bridge)
+    );
+    // A container ending while the daemon is down.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "vcrash",
+        "--network",
+        "vnet",
+        "busybox",
+        "sleep",
+        "300",
+    ]));
+    let pid: i32 = inspect(&d, "vcrash", "{{.State.Pid}}").parse().unwrap();
+    d.kill9();
+    signal(pid as u32, rustix::process::Signal::KILL);
+    d.spawn().unwrap();
+    assert!(
+        eventually(10, || veths_on(&bridge).is_empty()),
+        "{:?}",
+        veths_on(&bridge)
+    );
+    assert_eq!(inspect(&d, "vcrash", "{{.State.Running}}"), "false");
+    ok(&d.berth(&["start", "vcrash"]));
+    assert_eq!(veths_on(&bridge).len(), 1);
+    ok(&d.berth(&["rm", "-f", "vcrash"]));
 }

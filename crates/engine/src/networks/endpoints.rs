@@ -593,12 +593,23 @@ impl Engine {
             })
             .ok()
             .flatten();
-        let veths: Vec<String> = rec
+        // The host ends of the veth pairs go with the container's network
+        // namespace: the kernel destroys a dead namespace's devices in
+        // batches, instead of one `RTM_DELLINK` each under rtnl (~20 ms,
+        // serialized between stops). Names are new at each start, so a
+        // restart never meets a dying one. Deleted here at once when the
+        // namespace may outlive the container (others joined it) or when
+        // the next start may reuse the address or MAC (`--ip`,
+        // `--mac-address`); a watcher deletes whatever is still there after
+        // a while, and daemon start sweeps what a crash left.
+        let joined = !self.namespace_joiners(rec).is_empty();
+        let (now, later): (Vec<&Endpoint>, Vec<&Endpoint>) = rec
             .endpoints
             .values()
             .filter(|e| !e.host_veth.is_empty())
-            .map(|e| e.host_veth.clone())
-            .collect();
+            .partition(|e| joined || e.requested_ip.is_some() || e.requested_mac.is_some());
+        let now: Vec<String> = now.iter().map(|e| e.host_veth.clone()).collect();
+        let later: Vec<String> = later.iter().map(|e| e.host_veth.clone()).collect();
         self.block_on_net(async {
             if let Some(r) = running {
                 for p in r.proxies {
@@ -608,13 +619,18 @@ impl Engine {
                     d.stop().await;
                 }
             }
-            if let Ok(nl) = Netlink::host() {
-                for v in veths {
-                    let _ = nl.delete_link(&v).await;
+            if !now.is_empty() {
+                if let Ok(nl) = Netlink::host() {
+                    for v in now {
+                        let _ = nl.delete_link(&v).await;
+                    }
                 }
             }
             self.apply_firewall_async().await;
         });
+        if !later.is_empty() {
+            self.rt.spawn(delete_veths_left_behind(later));
+        }
     }
 
     /// After an exit (or a failed start): everything of the container's on
@@ -833,6 +849,9 @@ impl Engine {
     /// Bridges named with berth's prefix that no network record owns: what
     /// a crash between making a bridge and recording its network leaves.
     /// Removed at daemon start.
+    /// Also removes the veths left on berth's own bridges by containers
+    /// that no longer run (a crash before their namespace's end was
+    /// noticed).
     pub(crate) fn remove_stale_bridges(&self) {
         let prefix = self.config.network.prefix.clone();
         let known: Vec<String> = self
@@ -841,8 +860,29 @@ impl Engine {
             .into_iter()
             .map(|n| n.device)
             .collect();
+        let own = self.own_bridge_devices();
+        let in_use: std::collections::HashSet<String> = self
+            .container_records()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|c| c.state.running)
+            .flat_map(|c| c.endpoints.into_values().map(|e| e.host_veth))
+            .collect();
         self.block_on_net(async move {
             let Ok(nl) = Netlink::host() else { return };
+            let Ok(links) = nl.links().await else { return };
+            let own_index: Vec<u32> = links
+                .iter()
+                .filter(|l| l.kind.as_deref() == Some("bridge") && own.contains(&l.name))
+                .map(|l| l.index)
+                .collect();
+            for l in &links {
+                let on_own_bridge = l.controller.is_some_and(|c| own_index.contains(&c));
+                if l.kind.as_deref() == Some("veth") && on_own_bridge && !in_use.contains(&l.name) {
+                    tracing::info!("removing stale veth {}", l.name);
+                    let _ = nl.delete_link(&l.name).await;
+                }
+            }
             let Ok(stale) = nl.stale_links(&[prefix.as_str()]).await else {
                 return;
             };
@@ -1101,6 +1141,33 @@ impl Engine {
                     .is_some_and(|t| t.id == target.id)
             })
             .collect()
+    }
+}
+
+/// How long the kernel gets to destroy a stopped container's veth with its
+/// namespace before berth deletes it itself.
+const VETH_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Waits for host veth ends to vanish with their namespace, and deletes
+/// those still there after [`VETH_GRACE`] (a namespace kept alive by
+/// something else).
+async fn delete_veths_left_behind(mut veths: Vec<String>) {
+    let deadline = tokio::time::Instant::now() + VETH_GRACE;
+    // sysfs, not netlink: looking does not take the rtnl lock the kernel
+    // needs to destroy them.
+    let exists = |v: &String| std::path::Path::new("/sys/class/net").join(v).exists();
+    while !veths.is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        veths.retain(exists);
+    }
+    if veths.is_empty() {
+        return;
+    }
+    if let Ok(nl) = Netlink::host() {
+        for v in veths {
+            tracing::debug!("veth {v} outlived its namespace: deleting it");
+            let _ = nl.delete_link(&v).await;
+        }
     }
 }
 
