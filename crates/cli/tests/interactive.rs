@@ -454,3 +454,282 @@ fn websocket_attach() {
     });
     ok(&d.berth(&["rm", "-f", "echoer"]));
 }
+
+/// The user's own terminal around a session: its settings come back after
+/// `run -ti`, the shell's exit status is the command's, job control works
+/// inside, detach keys come from the CLI's config file, and detaching is
+/// an event; an exec's terminal follows resizes and detaches too.
+#[test]
+fn terminal_restore_job_control_config_keys_and_detach_events() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    let config = d.dir.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    for cli in Cli::all(&d) {
+        // Settings before and after, taken by the user's shell around the CLI.
+        let state = d.dir.path().join(format!("stty-{}", cli.name));
+        let mut cmdline: Vec<String> = vec![cli.program.clone()];
+        cmdline.extend(cli.pre.iter().cloned());
+        let script = format!(
+            "stty -g > {s}.before; {cli} run -ti --rm busybox sh; echo rc=$?; stty -g > {s}.after",
+            s = state.display(),
+            cli = cmdline.join(" ")
+        );
+        let mut env: Vec<(&str, &str)> = cli
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let cfg = config.display().to_string();
+        env.push(("DOCKER_CONFIG", &cfg));
+        let mut t = Pty::spawn("/bin/sh", &["-c", &script], &env, 24, 80);
+        t.expect("# ");
+        // Job control: a foreground job stops with Ctrl-Z and resumes.
+        t.send("sleep 100\r");
+        std::thread::sleep(Duration::from_millis(500));
+        t.send("\x1a");
+        t.expect("Stopped");
+        let out = t.run("jobs");
+        assert!(out.contains("sleep 100"), "{}: jobs: {out}", cli.name);
+        // Back to the foreground, then ended with Ctrl-C.
+        t.send("fg\r");
+        std::thread::sleep(Duration::from_millis(400));
+        t.send("\x03");
+        let out = t.run("jobs");
+        assert!(
+            !out.contains("[1]"),
+            "{}: jobs after fg, ^C: {out}",
+            cli.name
+        );
+        t.send("exit 4\r");
+        t.expect("rc=4");
+        assert_eq!(t.wait(), 0, "{}", cli.name);
+        let before = std::fs::read_to_string(format!("{}.before", state.display())).unwrap();
+        let after = std::fs::read_to_string(format!("{}.after", state.display())).unwrap();
+        assert_eq!(before, after, "{}: the terminal was not restored", cli.name);
+
+        // Detach keys from the CLI's config file (both CLIs read it).
+        std::fs::write(config.join("config.json"), r#"{"detachKeys": "ctrl-e,e"}"#).unwrap();
+        let name = format!("cfgkeys-{}", cli.name);
+        let mut t = Pty::spawn(
+            &cli.program,
+            &[
+                cli.pre.iter().map(String::as_str).collect::<Vec<_>>(),
+                vec!["run", "-ti", "--name", &name, "busybox", "sh"],
+            ]
+            .concat(),
+            &env,
+            24,
+            80,
+        );
+        t.expect("# ");
+        // The default keys are now ordinary input.
+        t.send("\x10\x11");
+        t.run("echo still-here");
+        t.send("\x05e");
+        assert_eq!(t.wait(), 0, "{}: config detach keys", cli.name);
+        assert_eq!(inspect(&d, &name, "{{.State.Running}}"), "true");
+        std::fs::remove_file(config.join("config.json")).unwrap();
+
+        // exec -ti follows a resize, and detaches as an event.
+        let mut t = cli.pty(&["exec", "-ti", &name, "sh"], 20, 70);
+        t.expect("# ");
+        t.resize(33, 99);
+        std::thread::sleep(Duration::from_millis(400));
+        let out = t.run("stty size");
+        assert!(out.contains("33 99"), "{}: exec resize: {out}", cli.name);
+        t.send("\x10\x11");
+        let code = t.wait();
+        if cli.name == "docker" {
+            // The docker CLI itself ends an exec session on the keys, with
+            // "read escape sequence" and status 1; nothing reaches the daemon.
+            assert!(code == 0 || code == 1, "docker: exec detach: {code}");
+            ok(&d.berth(&["rm", "-f", &name]));
+            continue;
+        }
+        assert_eq!(code, 0, "{}: exec detach", cli.name);
+        let events = ok(&d.berth(&[
+            "events",
+            "--since",
+            "0",
+            "--until",
+            &format!("{}", chrono_now() + 1),
+            "--filter",
+            &format!("container={name}"),
+            "--format",
+            "{{.Action}}",
+        ]));
+        assert!(
+            events.lines().any(|l| l == "detach"),
+            "{}: no detach event in:\n{events}",
+            cli.name
+        );
+        assert!(
+            events.lines().any(|l| l == "exec_detach"),
+            "{}: no exec_detach event in:\n{events}",
+            cli.name
+        );
+        ok(&d.berth(&["rm", "-f", &name]));
+    }
+}
+
+/// `--sig-proxy`: without a terminal the CLI passes the signals it gets to
+/// the container (whose exit status it returns); with `--sig-proxy=false`
+/// the container does not hear them.
+#[test]
+fn signals_are_proxied_unless_told_not_to() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    let script = "trap 'echo got-int; exit 9' INT; echo ready; while :; do sleep 0.1; done";
+    for cli in Cli::all(&d) {
+        for proxy in [true, false] {
+            let name = format!("sp-{}-{proxy}", cli.name);
+            let flag = format!("--sig-proxy={proxy}");
+            let mut cmd = Command::new(&cli.program);
+            cmd.args(&cli.pre)
+                .args(["run", &flag, "--name", &name, "busybox", "sh", "-c", script])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null());
+            for (k, v) in &cli.env {
+                cmd.env(k, v);
+            }
+            let mut child = cmd.spawn().unwrap();
+            let mut out = BufReader::new(child.stdout.take().unwrap());
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            assert_eq!(line, "ready\n", "{name}");
+            signal(child.id(), rustix::process::Signal::INT);
+            if proxy {
+                line.clear();
+                out.read_line(&mut line).unwrap();
+                assert_eq!(line, "got-int\n", "{name}");
+                let st = child.wait().unwrap();
+                assert_eq!(st.code(), Some(9), "{name}");
+                assert_eq!(inspect(&d, &name, "{{.State.ExitCode}}"), "9");
+            } else {
+                // The container does not hear it (the CLI may stay or go:
+                // docker's wants three).
+                std::thread::sleep(Duration::from_millis(800));
+                assert_eq!(inspect(&d, &name, "{{.State.Running}}"), "true", "{name}");
+                let logs = ok(&d.berth(&["logs", &name]));
+                assert!(!logs.contains("got-int"), "{name}: {logs}");
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            ok(&d.berth(&["rm", "-f", &name]));
+        }
+    }
+}
+
+/// `logs -f` follows until the container ends (both CLIs), `--tail 0 -f`
+/// shows only what comes next, and `--since`/`--until` cut by time.
+#[test]
+fn logs_follow_until_exit_and_cut_by_time() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    for cli in Cli::all(&d) {
+        let name = format!("follow-{}", cli.name);
+        ok(&d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "busybox",
+            "sh",
+            "-c",
+            "echo first; sleep 1; echo second; sleep 0.5; echo third >&2",
+        ]));
+        let mut cmd = Command::new(&cli.program);
+        cmd.args(&cli.pre).args(["logs", "-f", &name]);
+        for (k, v) in &cli.env {
+            cmd.env(k, v);
+        }
+        let begun = Instant::now();
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{}", cli.name);
+        // It waited for the lines still to come and ended with the container.
+        assert_eq!(text(&out.stdout), "first\nsecond\n", "{}", cli.name);
+        assert_eq!(text(&out.stderr), "third\n", "{}", cli.name);
+        assert!(
+            begun.elapsed() >= Duration::from_millis(900),
+            "{}",
+            cli.name
+        );
+        assert_eq!(inspect(&d, &name, "{{.State.Running}}"), "false");
+    }
+    // --tail 0 -f: only new lines.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "later",
+        "busybox",
+        "sh",
+        "-c",
+        "echo old; sleep 1.5; echo new",
+    ]));
+    std::thread::sleep(Duration::from_millis(700));
+    let out = ok(&d.berth(&["logs", "-f", "--tail", "0", "later"]));
+    assert_eq!(out, "new\n");
+    // --since / --until by timestamps the log itself records.
+    let stamped = ok(&d.berth(&["logs", "-t", "later"]));
+    let times: Vec<&str> = stamped
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(times.len(), 2, "{stamped}");
+    let until = ok(&d.docker(&["logs", "--until", times[0], "later"]));
+    assert_eq!(until, "old\n");
+    let since = ok(&d.docker(&["logs", "--since", times[1], "later"]));
+    assert_eq!(since, "new\n");
+    let err = fails(&d.berth(&["logs", "--since", "yesterday-ish", "later"]));
+    assert!(err.contains("yesterday-ish"), "{err}");
+    // Rotation: max-size and max-file bound the files on disk; logs reads
+    // across the rotated files in order.
+    ok(&d.berth(&[
+        "run",
+        "--name",
+        "rotated",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=3",
+        "busybox",
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo line-$i; done",
+    ]));
+    let path = inspect(&d, "rotated", "{{.LogPath}}");
+    let dir = std::path::Path::new(&path).parent().unwrap();
+    let files: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-json.log"))
+        .collect();
+    assert!((2..=3).contains(&files.len()), "rotated into {files:?}");
+    for f in &files {
+        let size = std::fs::metadata(dir.join(f)).unwrap().len();
+        assert!(size <= 2048 + 200, "{f} is {size} bytes");
+    }
+    let logs = ok(&d.berth(&["logs", "rotated"]));
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.last(), Some(&"line-400"), "{logs}");
+    assert!(
+        !lines.contains(&"line-1"),
+        "the oldest lines are rotated away"
+    );
+    let n: Vec<u32> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("line-")?.parse().ok())
+        .collect();
+    assert!(
+        n.windows(2).all(|w| w[1] == w[0] + 1),
+        "out of order: {logs}"
+    );
+    let tail = ok(&d.docker(&["logs", "--tail", "3", "rotated"]));
+    assert_eq!(tail, "line-398\nline-399\nline-400\n");
+    let err = fails(&d.berth(&["run", "--log-opt", "max-size=lots", "busybox", "true"]));
+    assert!(err.contains("max-size"), "{err}");
+}

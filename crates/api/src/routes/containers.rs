@@ -244,6 +244,11 @@ pub async fn logs(
     let e2 = e.clone();
     let id2 = id.clone();
     let rec = blocking(move || e2.resolve_container(&id2)).await?;
+    if rec.host_config["LogConfig"]["Type"] == "none" {
+        return Err(ApiError(EngineError::invalid(
+            "configured logging driver does not support reading",
+        )));
+    }
     let tty = rec.config["Tty"].as_bool() == Some(true);
     let log_path = e.container_dirs(&rec.id).log;
     let render = move |entries: Vec<berth_engine::containers::logs::LogEntry>| -> Vec<u8> {
@@ -390,7 +395,13 @@ pub async fn attach(
                     tokio::select! {
                         _ = &mut output => {}
                         end = input => {
-                            if end != StdinEnd::Detached {
+                            if end == StdinEnd::Detached {
+                                // As Docker: the detach keys end this
+                                // client's session and say so in events.
+                                if let Ok(rec) = engine.resolve_container(&cid) {
+                                    engine.container_event(&rec, "detach", Default::default());
+                                }
+                            } else {
                                 output.await;
                             }
                         }

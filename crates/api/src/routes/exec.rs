@@ -335,7 +335,9 @@ async fn stream_exec(
         ExecIo::Detached => {}
     }
     // The exit code is recorded before the client sees the end.
-    if !detached {
+    if detached {
+        engine.exec_detached(id);
+    } else {
         engine.exec_ended(id).await;
     }
     finish(client_w).await;

@@ -149,7 +149,7 @@ pub async fn pump_output(mut r: ReadHalf<Hijacked>, tty: bool) {
 /// Copies local stdin to the connection; `true` if the user typed the
 /// detach keys. At end of input the connection's write side is closed.
 pub async fn pump_input(mut w: WriteHalf<Hijacked>, keys: Vec<u8>) -> bool {
-    let mut filter = DetachFilter::new(keys);
+    let mut filter = DetachFilter::new(keys.clone());
     let mut inp = Stdin::open();
     let mut buf = vec![0u8; 32 << 10];
     let mut out = Vec::new();
@@ -164,6 +164,9 @@ pub async fn pump_input(mut w: WriteHalf<Hijacked>, keys: Vec<u8>) -> bool {
             return false;
         }
         if detached {
+            // The daemon sees the keys too (as the docker CLI lets it): it
+            // ends the session on its side and records the detach event.
+            let _ = w.write_all(&keys).await;
             return true;
         }
     }
@@ -268,6 +271,9 @@ pub async fn stream(conn: Hijacked, stdin: bool, tty: bool, keys: Vec<u8>) -> Se
         _ = &mut output => Session::Ended,
         detached = input => {
             if detached.unwrap_or(false) {
+                // Let the daemon close the stream (briefly: the session is
+                // over for the user either way).
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(500), output).await;
                 Session::Detached
             } else {
                 output.await;

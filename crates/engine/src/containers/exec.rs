@@ -508,6 +508,15 @@ impl Engine {
         let _ = rx.wait_for(|c| c.is_some()).await;
     }
 
+    /// A client left an exec's session with the detach keys: the
+    /// `exec_detach` event, as Docker logs it (the process runs on).
+    pub fn exec_detached(&self, id: &str) {
+        let Ok(e) = self.exec_record(id) else { return };
+        if let Ok(rec) = self.resolve_container(&e.container_id) {
+            self.exec_event(&rec, "exec_detach", id, &[]);
+        }
+    }
+
     /// `POST /exec/{id}/resize`.
     pub fn resize_exec(&self, id: &str, height: u16, width: u16) -> Result<()> {
         let e = self.exec_record(id)?;

@@ -37,7 +37,7 @@ pub struct LogOptions {
     pub stderr: bool,
     /// Only lines at or after this time (unix ns).
     pub since: Option<i128>,
-    /// Only lines before this time (unix ns).
+    /// Only lines at or before this time (unix ns), as Docker cuts.
     pub until: Option<i128>,
     /// Only the last N lines.
     pub tail: Option<usize>,
@@ -79,7 +79,7 @@ pub fn log_files(log: &Path) -> Vec<PathBuf> {
 fn keep(e: &LogEntry, o: &LogOptions) -> bool {
     (e.stream == 1 && o.stdout || e.stream == 2 && o.stderr)
         && o.since.is_none_or(|s| e.nanos >= s)
-        && o.until.is_none_or(|u| e.nanos < u)
+        && o.until.is_none_or(|u| e.nanos <= u)
 }
 
 /// Reads the complete lines of `file` from where it stands, keeping those
