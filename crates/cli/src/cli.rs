@@ -829,9 +829,9 @@ pub struct ShimArgs {
     /// Runtime state root.
     #[arg(long = "state-root")]
     pub state_root: std::path::PathBuf,
-    /// json-file log path.
+    /// json-file log path (none: the `none` log driver, nothing kept).
     #[arg(long = "log")]
-    pub log: std::path::PathBuf,
+    pub log: Option<std::path::PathBuf>,
     /// Rotate past this size (e.g. 10m).
     #[arg(long = "log-max-size")]
     pub log_max_size: Option<String>,

@@ -64,7 +64,7 @@ fn main() -> ExitCode {
             id: a.id,
             bundle: a.bundle,
             state_root: a.state_root,
-            log_path: a.log,
+            log_path: a.log.unwrap_or_default(),
             log_max_size: max_size,
             log_max_files: a.log_max_file.unwrap_or(1),
             stdin: a.stdin,

@@ -796,3 +796,179 @@ fn containers_outlive_a_daemon_restart_and_crash() {
             )
     );
 }
+
+/// Flags whose effect only shows inside or around the container: IPC modes
+/// and their /dev/shm, privileged devices, the stop signal, the cidfile and
+/// log drivers — each checked where a user would look.
+#[test]
+fn ipc_devices_stop_signal_cidfile_and_log_drivers() {
+    let d = setup();
+    // --ipc shareable / container:NAME share one /dev/shm (and IPC ns).
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "donor",
+        "--ipc",
+        "shareable",
+        "busybox",
+        "sh",
+        "-c",
+        "echo from-donor > /dev/shm/note; sleep 1000",
+    ]));
+    assert!(wait_for(
+        || d.berth(&["exec", "donor", "test", "-f", "/dev/shm/note"])
+            .status
+            .success(),
+        10
+    ));
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:donor",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /dev/shm/note; readlink /proc/self/ns/ipc",
+    ]));
+    let donor_ns = ok(&d.berth(&["exec", "donor", "readlink", "/proc/self/ns/ipc"]));
+    assert_eq!(out, format!("from-donor\n{donor_ns}"));
+    // A private donor cannot be joined (Docker's hint).
+    ok(&d.berth(&["run", "-d", "--name", "private", "busybox", "sleep", "1000"]));
+    let err = fails(&d.berth(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:private",
+        "busybox",
+        "true",
+    ]));
+    assert!(err.contains("non-shareable IPC"), "{err}");
+    // --ipc none: no /dev/shm at all; the default has a private one.
+    let mounts = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "none",
+        "busybox",
+        "cat",
+        "/proc/mounts",
+    ]));
+    assert!(!mounts.contains(" /dev/shm "), "{mounts}");
+    let mounts = ok(&d.berth(&["run", "--rm", "busybox", "cat", "/proc/mounts"]));
+    assert!(mounts.contains(" /dev/shm "), "{mounts}");
+    // The donor's host-side /dev/shm goes when it stops.
+    let donor_id = inspect(&d, "donor", "{{.Id}}");
+    ok(&d.berth(&["rm", "-f", "donor", "private"]));
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mountinfo.contains(&donor_id), "{mountinfo}");
+
+    // --privileged: the host's devices appear; without it they do not.
+    let host_dev = ["/dev/loop-control", "/dev/kmsg", "/dev/fuse", "/dev/loop0"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("a host device to look for");
+    ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "busybox",
+        "test",
+        "-e",
+        host_dev,
+    ]));
+    let out = d.berth(&["run", "--rm", "busybox", "test", "-e", host_dev]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{host_dev} without --privileged"
+    );
+
+    // --stop-signal: stop sends it (the container's trap answers at once).
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "usr1",
+        "--stop-signal",
+        "USR1",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-usr1; exit 3' USR1; while :; do sleep 0.1; done",
+    ]));
+    assert_eq!(inspect(&d, "usr1", "{{.Config.StopSignal}}"), "USR1");
+    let begun = Instant::now();
+    ok(&d.docker(&["stop", "usr1"]));
+    assert!(
+        begun.elapsed() < Duration::from_secs(8),
+        "stop waited for the kill"
+    );
+    assert_eq!(inspect(&d, "usr1", "{{.State.ExitCode}}"), "3");
+    assert!(ok(&d.berth(&["logs", "usr1"])).contains("got-usr1"));
+
+    // --cidfile: the full ID is written; an existing file refuses the run
+    // before anything is created.
+    let cid = d.dir.path().join("cid");
+    let cid_s = cid.display().to_string();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--cidfile",
+        &cid_s,
+        "--name",
+        "withcid",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(&cid).unwrap(),
+        inspect(&d, "withcid", "{{.Id}}")
+    );
+    let before = ok(&d.berth(&["ps", "-aq"]));
+    for out in [
+        d.berth(&["run", "--cidfile", &cid_s, "busybox", "true"]),
+        d.docker(&["run", "--cidfile", &cid_s, "busybox", "true"]),
+    ] {
+        let err = fails(&out);
+        assert!(err.contains("container ID file found"), "{err}");
+    }
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])), before);
+
+    // Log drivers: none keeps nothing and says logs cannot be read; unknown
+    // drivers and bad options are refused at create, creating nothing.
+    ok(&d.berth(&[
+        "run",
+        "--name",
+        "quiet",
+        "--log-driver",
+        "none",
+        "busybox",
+        "echo",
+        "hi",
+    ]));
+    let err = fails(&d.docker(&["logs", "quiet"]));
+    assert!(err.contains("does not support reading"), "{err}");
+    assert_eq!(
+        inspect(&d, "quiet", "{{.HostConfig.LogConfig.Type}}"),
+        "none"
+    );
+    let before = ok(&d.berth(&["ps", "-aq"]));
+    let err = fails(&d.docker(&["run", "--log-driver", "nosuchdriver", "busybox", "true"]));
+    assert!(err.contains("no log driver named 'nosuchdriver'"), "{err}");
+    let err = fails(&d.berth(&["create", "--log-opt", "colour=blue", "busybox"]));
+    assert!(err.contains("unknown log opt 'colour'"), "{err}");
+    let err = fails(&d.berth(&[
+        "create",
+        "--log-opt",
+        "max-file=0",
+        "--log-opt",
+        "max-size=1m",
+        "busybox",
+    ]));
+    assert!(err.contains("max-file"), "{err}");
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])), before);
+    ok(&d.berth(&["rm", "-f", "usr1", "withcid", "quiet"]));
+}

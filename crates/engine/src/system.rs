@@ -67,12 +67,13 @@ pub fn host_facts() -> HostFacts {
 }
 
 /// "2" when /sys/fs/cgroup is a unified (v2) hierarchy, else "1".
-#[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
 pub fn cgroup_version() -> String {
-    match rustix::fs::statfs("/sys/fs/cgroup") {
-        Ok(s) if s.f_type as i64 == 0x6367_7270 => "2".into(),
-        _ => "1".into(),
+    if berth_runtime::cgroups::is_unified() {
+        "2"
+    } else {
+        "1"
     }
+    .into()
 }
 
 #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target

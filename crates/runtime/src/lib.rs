@@ -6,6 +6,7 @@
 //! youki's libcontainer, which forks and therefore never runs inside the
 //! multi-threaded daemon.
 
+pub mod cgroups;
 pub mod exec;
 pub mod seccomp;
 pub mod shim;

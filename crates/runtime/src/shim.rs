@@ -39,7 +39,7 @@ pub struct ShimArgs {
     pub bundle: PathBuf,
     /// libcontainer's state root.
     pub state_root: PathBuf,
-    /// The json-file log.
+    /// The json-file log (empty: keep none).
     pub log_path: PathBuf,
     /// Rotate the log past this size (bytes).
     pub log_max_size: Option<u64>,
@@ -124,6 +124,16 @@ struct JsonLog {
 
 impl JsonLog {
     fn open(path: &Path, max_size: Option<u64>, max_files: u32) -> std::io::Result<JsonLog> {
+        // No path: the `none` log driver, nothing is kept.
+        if path.as_os_str().is_empty() {
+            return Ok(JsonLog {
+                path: PathBuf::new(),
+                file: None,
+                size: 0,
+                max_size: None,
+                max_files: 1,
+            });
+        }
         if let Some(d) = path.parent() {
             fs::create_dir_all(d)?;
         }

@@ -244,6 +244,19 @@ pub struct Resources {
     pub write_iops: Vec<Throttle>,
 }
 
+/// The container's /dev/shm (Docker's IPC modes).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub enum Shm {
+    /// A tmpfs of its own (`private`).
+    #[default]
+    Private,
+    /// A host directory bound in: the host's /dev/shm (`host`), or a
+    /// shareable container's (`shareable`, `container:NAME`).
+    Bind(String),
+    /// No /dev/shm at all (`none`).
+    None,
+}
+
 /// Everything the runtime needs to know to start a container.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContainerSpec {
@@ -285,8 +298,8 @@ pub struct ContainerSpec {
     pub mounts: Vec<Mount>,
     /// Size of /dev/shm in bytes.
     pub shm_size: u64,
-    /// Share the host's /dev/shm instead (`--ipc host`).
-    pub host_ipc: bool,
+    /// What /dev/shm is.
+    pub shm: Shm,
     /// cgroup path, e.g. "/berth/<id>".
     pub cgroup_path: String,
     /// Limits.
@@ -359,10 +372,10 @@ pub fn build(c: &ContainerSpec) -> Value {
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["nosuid", "noexec", "nodev", "relatime", if c.privileged { "rw" } else { "ro" }]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    if c.host_ipc {
-        mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "nosuid", "noexec", "nodev"]}));
-    } else {
-        mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", c.shm_size.max(4096))]}));
+    match &c.shm {
+        Shm::Bind(source) => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": source, "options": ["rbind", "nosuid", "noexec", "nodev"]})),
+        Shm::Private => mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", c.shm_size.max(4096))]})),
+        Shm::None => {}
     }
     for m in &c.mounts {
         mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
@@ -447,7 +460,9 @@ pub fn build(c: &ContainerSpec) -> Value {
         resources["pids"] = json!({"limit": p});
     }
     let mut blkio = serde_json::Map::new();
-    if let Some(w) = r.blkio_weight {
+    // On v2 the weight is set after creation (cgroups::set_io_weight_v2),
+    // as runc does, picking io.bfq.weight or io.weight.
+    if let Some(w) = r.blkio_weight.filter(|_| !crate::cgroups::is_unified()) {
         blkio.insert("weight".into(), json!(w));
     }
     if !r.blkio_weight_device.is_empty() {

@@ -55,7 +55,7 @@ async fn create(
         create_body(opts, image, command, run).map_err(|e| Exit(125, format!("berth: {e}")))?;
     if let Some(cid) = &opts.cidfile {
         if std::path::Path::new(cid).exists() {
-            return Err(Exit(125, format!("berth: Container ID file found, make sure the other container isn't running or delete {cid}")).into());
+            return Err(Exit(125, format!("berth: container ID file found, make sure the other container isn't running or delete {cid}")).into());
         }
     }
     let mut q: Vec<(&str, &str)> = Vec::new();

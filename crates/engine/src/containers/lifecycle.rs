@@ -217,9 +217,11 @@ impl Engine {
             .arg("--bundle")
             .arg(&dirs.bundle)
             .arg("--state-root")
-            .arg(self.config.exec_root.join("runtime"))
-            .arg("--log")
-            .arg(&dirs.log);
+            .arg(self.config.exec_root.join("runtime"));
+        // Without a log path the shim keeps no log: the `none` driver.
+        if rec.host_config["LogConfig"]["Type"] != "none" {
+            cmd.arg("--log").arg(&dirs.log);
+        }
         if let Some(sz) = log_cfg["max-size"].as_str() {
             cmd.arg("--log-max-size").arg(sz);
         }
@@ -276,6 +278,14 @@ impl Engine {
             );
             let _ = self.shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(5));
             return Err(plain(e));
+        }
+        if let Some(w) = rec.host_config["BlkioWeight"].as_u64().filter(|w| *w > 0) {
+            if berth_runtime::cgroups::is_unified() {
+                let path = format!("/berth/{}", rec.id);
+                if let Err(e) = berth_runtime::cgroups::set_io_weight_v2(&path, w as u16) {
+                    tracing::warn!("container {}: {e}", rec.id);
+                }
+            }
         }
         // Let waiting attaches connect before the process runs.
         self.notify(rec, |g| g.created_in_shim = true);
@@ -392,6 +402,7 @@ impl Engine {
         self.release_endpoints(&mut rec);
         self.release_mounts(&rec);
         self.unmount_rootfs(id);
+        self.unmount_shared_shm(id);
         rec.state.running = false;
         rec.state.paused = false;
         rec.state.pid = 0;
@@ -1226,83 +1237,11 @@ impl Engine {
 
     /// Writes limits into a running container's cgroup (v1 or v2 files).
     fn apply_limits(&self, id: &str, hc: &Value) -> Result<()> {
-        let v1 = |ctrl: &str, file: &str| format!("/sys/fs/cgroup/{ctrl}/berth/{id}/{file}");
-        let v2 = |file: &str| format!("/sys/fs/cgroup/berth/{id}/{file}");
-        let unified = !std::path::Path::new(&v1("memory", "")).exists()
-            && std::path::Path::new(&v2("")).exists();
-        let write = |path: String, value: String| -> Result<()> {
-            std::fs::write(&path, &value)
-                .map_err(|e| EngineError::internal(format!("updating {path} to {value}: {e}")))
-        };
-        let int = |k: &str| hc[k].as_i64().filter(|n| *n != 0);
-        let nano = int("NanoCpus");
-        let (quota, period) = match nano {
-            Some(n) => (Some(n * 100_000 / 1_000_000_000), Some(100_000)),
-            None => (int("CpuQuota"), int("CpuPeriod")),
-        };
-        if unified {
-            if let Some(m) = int("Memory") {
-                write(v2("memory.max"), m.to_string())?;
-            }
-            if let Some(m) = int("MemoryReservation") {
-                write(v2("memory.low"), m.to_string())?;
-            }
-            if let Some(q) = quota {
-                write(v2("cpu.max"), format!("{q} {}", period.unwrap_or(100_000)))?;
-            }
-            if let Some(p) = hc["PidsLimit"].as_i64() {
-                write(
-                    v2("pids.max"),
-                    if p > 0 { p.to_string() } else { "max".into() },
-                )?;
-            }
-            if let Some(c) = hc["CpusetCpus"].as_str().filter(|s| !s.is_empty()) {
-                write(v2("cpuset.cpus"), c.to_string())?;
-            }
-            return Ok(());
-        }
-        if let Some(m) = int("Memory") {
-            // Raise the memsw limit first when growing, as runc does.
-            let swap = int("MemorySwap").unwrap_or(m);
-            if swap > 0 {
-                let _ = write(
-                    v1("memory", "memory.memsw.limit_in_bytes"),
-                    swap.to_string(),
-                );
-            }
-            write(v1("memory", "memory.limit_in_bytes"), m.to_string())?;
-            if swap > 0 {
-                let _ = write(
-                    v1("memory", "memory.memsw.limit_in_bytes"),
-                    swap.to_string(),
-                );
-            }
-        }
-        if let Some(m) = int("MemoryReservation") {
-            write(v1("memory", "memory.soft_limit_in_bytes"), m.to_string())?;
-        }
-        if let Some(p) = period {
-            write(v1("cpu", "cpu.cfs_period_us"), p.to_string())?;
-        }
-        if let Some(q) = quota {
-            write(v1("cpu", "cpu.cfs_quota_us"), q.to_string())?;
-        }
-        if let Some(s) = int("CpuShares") {
-            write(v1("cpu", "cpu.shares"), s.to_string())?;
-        }
-        if let Some(p) = hc["PidsLimit"].as_i64() {
-            write(
-                v1("pids", "pids.max"),
-                if p > 0 { p.to_string() } else { "max".into() },
-            )?;
-        }
-        if let Some(c) = hc["CpusetCpus"].as_str().filter(|s| !s.is_empty()) {
-            write(v1("cpuset", "cpuset.cpus"), c.to_string())?;
-        }
-        if let Some(w) = int("BlkioWeight") {
-            let _ = write(v1("blkio", "blkio.weight"), w.to_string());
-        }
-        Ok(())
+        let mut r = super::spec::resources(hc)?;
+        // Here 0 or -1 means "lift the limit", not "leave it".
+        r.pids_limit = hc["PidsLimit"].as_i64();
+        berth_runtime::cgroups::update(&format!("/berth/{id}"), &r)
+            .map_err(|e| EngineError::internal(format!("updating container {id}: {e}")))
     }
 }
 

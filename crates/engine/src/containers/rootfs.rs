@@ -143,6 +143,41 @@ impl Engine {
         }
     }
 
+    /// `--ipc shareable`: the container's /dev/shm as a tmpfs on the host
+    /// (`<container dir>/shm`, as Docker keeps it), so that containers
+    /// started with `--ipc container:NAME` can bind the same one.
+    pub(crate) fn mount_shared_shm(&self, id: &str, size: u64) -> Result<std::path::PathBuf> {
+        let dir = self.container_dirs(id).root.join("shm");
+        if berth_snapshot::mount::is_mounted(&dir) {
+            return Ok(dir);
+        }
+        fs::create_dir_all(&dir).map_err(io_context(format!("creating {}", dir.display())))?;
+        let data = std::ffi::CString::new(format!("mode=1777,size={}", size.max(4096)))
+            .map_err(|_| EngineError::internal("the /dev/shm options held a NUL"))?;
+        rustix::mount::mount(
+            "shm",
+            &dir,
+            "tmpfs",
+            rustix::mount::MountFlags::NOSUID
+                | rustix::mount::MountFlags::NODEV
+                | rustix::mount::MountFlags::NOEXEC,
+            data.as_c_str(),
+        )
+        .map_err(|e| {
+            EngineError::internal(format!("mounting /dev/shm at {}: {e}", dir.display()))
+        })?;
+        Ok(dir)
+    }
+
+    /// Takes away the host-side /dev/shm of a shareable container (when it
+    /// stops, or is removed); nothing when it has none.
+    pub(crate) fn unmount_shared_shm(&self, id: &str) {
+        let dir = self.container_dirs(id).root.join("shm");
+        if let Err(e) = berth_snapshot::mount::unmount(&dir) {
+            tracing::warn!("{e}");
+        }
+    }
+
     /// Writes `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` for the
     /// container (bind-mounted at start).
     pub(crate) fn write_etc_files(&self, rec: &ContainerRecord) -> Result<()> {
@@ -230,6 +265,7 @@ impl Engine {
     pub(crate) fn remove_container_files(&self, id: &str) -> Result<()> {
         let d = self.container_dirs(id);
         self.unmount_rootfs(id);
+        self.unmount_shared_shm(id);
         let _ = fs::remove_file(berth_runtime::shim::socket_path(&d.bundle));
         for p in [&d.root, &d.bundle] {
             if p.exists() {

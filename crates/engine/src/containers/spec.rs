@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
 use berth_runtime::spec::{
-    ContainerSpec, Device, DeviceRule, Mount, NsMode, Resources, Throttle, ALL_CAPABILITIES,
+    ContainerSpec, Device, DeviceRule, Mount, NsMode, Resources, Shm, Throttle, ALL_CAPABILITIES,
     DEFAULT_CAPABILITIES,
 };
 use serde_json::{json, Value};
@@ -244,6 +244,7 @@ pub fn validate_host_config(hc: &mut Value) -> Result<Vec<String>> {
             "can't create 'AutoRemove' container with restart policy",
         ));
     }
+    validate_log_config(&hc["LogConfig"])?;
     let mem = hc["Memory"].as_i64().unwrap_or(0);
     if mem != 0 && mem < 6 * 1024 * 1024 {
         return Err(EngineError::invalid("Minimum memory limit allowed is 6MB"));
@@ -400,6 +401,66 @@ fn rlimit_name(n: &str) -> Option<String> {
         .then(|| format!("RLIMIT_{}", n.to_ascii_uppercase()))
 }
 
+/// The host's device nodes under /dev, as Docker gives them to a privileged
+/// container: character and block devices, not the terminal and memory
+/// nodes every container gets, nor what lives in pts, shm, mqueue or fd.
+fn host_devices() -> Vec<Device> {
+    const OWN: &[&str] = &[
+        "/dev/null",
+        "/dev/zero",
+        "/dev/full",
+        "/dev/random",
+        "/dev/urandom",
+        "/dev/tty",
+        "/dev/console",
+        "/dev/ptmx",
+    ];
+    let mut out = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from("/dev")];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let ft = m.file_type();
+            if ft.is_dir() {
+                let skip = ["pts", "shm", "mqueue", "fd", ".lxc", ".udev"];
+                if dir == Path::new("/dev") && skip.iter().any(|s| e.file_name() == *s) {
+                    continue;
+                }
+                dirs.push(path);
+                continue;
+            }
+            let kind = if ft.is_char_device() {
+                "c"
+            } else if ft.is_block_device() {
+                "b"
+            } else {
+                continue;
+            };
+            let p = path.display().to_string();
+            if OWN.contains(&p.as_str()) {
+                continue;
+            }
+            let rdev = m.rdev();
+            out.push(Device {
+                path: p,
+                kind: kind.into(),
+                major: rustix::fs::major(rdev) as i64,
+                minor: rustix::fs::minor(rdev) as i64,
+                file_mode: m.mode() & 0o7777,
+                permissions: "rwm".into(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
 fn device_numbers(path: &str) -> Result<(String, i64, i64)> {
     let m = std::fs::metadata(path).map_err(|e| {
         EngineError::invalid(format!(
@@ -419,6 +480,134 @@ fn device_numbers(path: &str) -> Result<(String, i64, i64)> {
         libc::major(rdev) as i64,
         libc::minor(rdev) as i64,
     ))
+}
+
+/// The log drivers berth has: `json-file` (`local` is stored the same way,
+/// and read back the same), and `none`.
+const LOG_DRIVERS: &[&str] = &["json-file", "local", "none"];
+
+/// Checks `HostConfig.LogConfig` as Docker does at create: a known driver,
+/// options that driver knows, sizes and counts that parse.
+fn validate_log_config(lc: &Value) -> Result<()> {
+    let driver = lc["Type"].as_str().unwrap_or("");
+    if !driver.is_empty() && !LOG_DRIVERS.contains(&driver) {
+        return Err(EngineError::invalid(format!(
+            "failed to create the log driver: logger: no log driver named '{driver}' is registered (berth has {})",
+            LOG_DRIVERS.join(", ")
+        )));
+    }
+    let Some(opts) = lc["Config"].as_object() else {
+        return Ok(());
+    };
+    if driver == "none" && !opts.is_empty() {
+        return Err(EngineError::invalid("invalid logging opts for driver none"));
+    }
+    const KNOWN: &[&str] = &[
+        "max-size",
+        "max-file",
+        "compress",
+        "labels",
+        "labels-regex",
+        "env",
+        "env-regex",
+        "tag",
+        "mode",
+        "max-buffer-size",
+    ];
+    for (k, v) in opts {
+        if !KNOWN.contains(&k.as_str()) {
+            return Err(EngineError::invalid(format!(
+                "unknown log opt '{k}' for {} log driver",
+                if driver.is_empty() {
+                    "json-file"
+                } else {
+                    driver
+                }
+            )));
+        }
+        let v = v.as_str().unwrap_or("");
+        match k.as_str() {
+            "max-size" if log_size(v).is_none() => {
+                return Err(EngineError::invalid(format!(
+                    "invalid max-size '{v}': want a size such as 10m, 512k or 1g"
+                )))
+            }
+            "max-file" if !v.parse::<u32>().is_ok_and(|n| n >= 1) => {
+                return Err(EngineError::invalid(format!(
+                    "invalid max-file '{v}': max-file cannot be less than 1"
+                )))
+            }
+            _ => {}
+        }
+    }
+    if opts.contains_key("max-file")
+        && opts["max-file"].as_str() != Some("1")
+        && !opts.contains_key("max-size")
+    {
+        return Err(EngineError::invalid(
+            "max-file cannot be used without max-size: set --log-opt max-size too",
+        ));
+    }
+    Ok(())
+}
+
+/// A log size as Docker's `max-size` takes it ("10m", "512k", "1g", bytes).
+fn log_size(v: &str) -> Option<u64> {
+    let v = v.trim().to_ascii_lowercase();
+    let digits = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let n: f64 = v[..digits].parse().ok()?;
+    let mult = match v[digits..].trim_end_matches('b').trim_end_matches('i') {
+        "" => 1u64,
+        "k" => 1 << 10,
+        "m" => 1 << 20,
+        "g" => 1 << 30,
+        _ => return None,
+    };
+    (n >= 0.0).then_some((n * mult as f64) as u64)
+}
+
+/// The cgroup limits of a HostConfig, as the runtime applies them (at start,
+/// and live through `update`).
+pub(crate) fn resources(hc: &Value) -> Result<Resources> {
+    let nano = hc["NanoCpus"].as_i64().unwrap_or(0);
+    let (quota, period) = if nano > 0 {
+        (Some(nano * 100_000 / 1_000_000_000), Some(100_000))
+    } else {
+        (int(hc, "CpuQuota"), int(hc, "CpuPeriod").map(|p| p as u64))
+    };
+    let pids = hc["PidsLimit"].as_i64().filter(|p| *p > 0);
+    Ok(Resources {
+        memory: int(hc, "Memory"),
+        memory_swap: int(hc, "MemorySwap"),
+        memory_reservation: int(hc, "MemoryReservation"),
+        memory_swappiness: hc["MemorySwappiness"]
+            .as_i64()
+            .filter(|s| *s >= 0)
+            .map(|s| s as u64),
+        oom_kill_disable: hc["OomKillDisable"].as_bool().filter(|b| *b),
+        cpu_shares: int(hc, "CpuShares").map(|s| s as u64),
+        cpu_quota: quota,
+        cpu_period: period,
+        cpu_rt_period: int(hc, "CpuRealtimePeriod").map(|s| s as u64),
+        cpu_rt_runtime: int(hc, "CpuRealtimeRuntime"),
+        cpuset_cpus: hc["CpusetCpus"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        cpuset_mems: hc["CpusetMems"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(String::from),
+        pids_limit: pids,
+        blkio_weight: int(hc, "BlkioWeight").map(|w| w as u16),
+        blkio_weight_device: throttles(hc, "BlkioWeightDevice", "Weight")?,
+        read_bps: throttles(hc, "BlkioDeviceReadBps", "Rate")?,
+        write_bps: throttles(hc, "BlkioDeviceWriteBps", "Rate")?,
+        read_iops: throttles(hc, "BlkioDeviceReadIOps", "Rate")?,
+        write_iops: throttles(hc, "BlkioDeviceWriteIOps", "Rate")?,
+    })
 }
 
 fn throttles(hc: &Value, key: &str, field: &str) -> Result<Vec<Throttle>> {
@@ -593,6 +782,41 @@ impl Engine {
         Ok(NsMode::Private)
     }
 
+    /// The /dev/shm of a container in IPC mode `mode`, as Docker makes it:
+    /// the host's for `host`, a host-side tmpfs others may join for
+    /// `shareable`, the donor's for `container:NAME` (which must be
+    /// shareable), none for `none`, else a private tmpfs.
+    fn shm_for(&self, id: &str, mode: &str, size: u64) -> Result<Shm> {
+        Ok(match mode {
+            "host" => Shm::Bind("/dev/shm".into()),
+            "none" => Shm::None,
+            "shareable" => Shm::Bind(self.mount_shared_shm(id, size)?.display().to_string()),
+            m if m.starts_with("container:") => {
+                let donor = self.resolve_container(&m["container:".len()..])?;
+                match donor.host_config["IpcMode"].as_str().unwrap_or("") {
+                    "host" => Shm::Bind("/dev/shm".into()),
+                    "shareable" => {
+                        let dir = self.container_dirs(&donor.id).root.join("shm");
+                        if !berth_snapshot::mount::is_mounted(&dir) {
+                            return Err(EngineError::conflict(format!(
+                                "container {} has no /dev/shm to share: is it running?",
+                                donor.id
+                            )));
+                        }
+                        Shm::Bind(dir.display().to_string())
+                    }
+                    _ => {
+                        return Err(EngineError::invalid(format!(
+                            "cannot join IPC of container {}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)",
+                            donor.id
+                        )))
+                    }
+                }
+            }
+            _ => Shm::Private,
+        })
+    }
+
     /// Builds the runtime spec of a container whose root filesystem is
     /// mounted at `rootfs`.
     pub(crate) fn runtime_spec(
@@ -729,6 +953,14 @@ impl Engine {
                     .to_string(),
             });
         }
+        if privileged {
+            // As Docker: a privileged container sees the host's devices.
+            for d in host_devices() {
+                if !devices.iter().any(|x: &Device| x.path == d.path) {
+                    devices.push(d);
+                }
+            }
+        }
         let mut device_rules = Vec::new();
         for r in strings(hc.get("DeviceCgroupRules")) {
             let f: Vec<&str> = r.split_whitespace().collect();
@@ -755,43 +987,7 @@ impl Engine {
                 access: access.to_string(),
             });
         }
-        let nano = hc["NanoCpus"].as_i64().unwrap_or(0);
-        let (quota, period) = if nano > 0 {
-            (Some(nano * 100_000 / 1_000_000_000), Some(100_000))
-        } else {
-            (int(hc, "CpuQuota"), int(hc, "CpuPeriod").map(|p| p as u64))
-        };
-        let pids = hc["PidsLimit"].as_i64().filter(|p| *p > 0);
-        let resources = Resources {
-            memory: int(hc, "Memory"),
-            memory_swap: int(hc, "MemorySwap"),
-            memory_reservation: int(hc, "MemoryReservation"),
-            memory_swappiness: hc["MemorySwappiness"]
-                .as_i64()
-                .filter(|s| *s >= 0)
-                .map(|s| s as u64),
-            oom_kill_disable: hc["OomKillDisable"].as_bool().filter(|b| *b),
-            cpu_shares: int(hc, "CpuShares").map(|s| s as u64),
-            cpu_quota: quota,
-            cpu_period: period,
-            cpu_rt_period: int(hc, "CpuRealtimePeriod").map(|s| s as u64),
-            cpu_rt_runtime: int(hc, "CpuRealtimeRuntime"),
-            cpuset_cpus: hc["CpusetCpus"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-            cpuset_mems: hc["CpusetMems"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(String::from),
-            pids_limit: pids,
-            blkio_weight: int(hc, "BlkioWeight").map(|w| w as u16),
-            blkio_weight_device: throttles(hc, "BlkioWeightDevice", "Weight")?,
-            read_bps: throttles(hc, "BlkioDeviceReadBps", "Rate")?,
-            write_bps: throttles(hc, "BlkioDeviceWriteBps", "Rate")?,
-            read_iops: throttles(hc, "BlkioDeviceReadIOps", "Rate")?,
-            write_iops: throttles(hc, "BlkioDeviceWriteIOps", "Rate")?,
-        };
+        let resources = resources(hc)?;
         let hard = nofile_hard();
         let mut rlimits = vec![("RLIMIT_NOFILE".to_string(), hard, hard)];
         for u in hc["Ulimits"].as_array().cloned().unwrap_or_default() {
@@ -833,7 +1029,11 @@ impl Engine {
             with_init.append(&mut args);
             args = with_init;
         }
-        let host_ipc = mode("IpcMode") == "host";
+        let shm_size = hc["ShmSize"]
+            .as_u64()
+            .filter(|s| *s > 0)
+            .unwrap_or(64 << 20);
+        let shm = self.shm_for(&rec.id, &mode("IpcMode"), shm_size)?;
         Ok(ContainerSpec {
             id: rec.id.clone(),
             rootfs: rootfs.to_path_buf(),
@@ -860,8 +1060,8 @@ impl Engine {
             seccomp,
             namespaces,
             mounts,
-            shm_size: hc["ShmSize"].as_u64().unwrap_or(64 << 20),
-            host_ipc,
+            shm_size,
+            shm,
             cgroup_path: format!("/berth/{}", rec.id),
             resources,
             devices,

@@ -1,0 +1,202 @@
+//! A container's cgroup outside libcontainer's start: which hierarchy the
+//! host has (v1 or unified v2), Docker's (runc's) translations of its
+//! v1-shaped limits into v2 files, and live changes of a running
+//! container's limits (`docker update`) on either hierarchy.
+
+use std::path::{Path, PathBuf};
+
+use crate::spec::Resources;
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// Whether /sys/fs/cgroup is a unified (cgroup v2) hierarchy.
+#[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
+pub fn is_unified() -> bool {
+    matches!(nix::sys::statfs::statfs(ROOT), Ok(s) if s.filesystem_type().0 as i64 == 0x6367_7270)
+}
+
+/// `cpu.weight` (1–10000) for v1 `cpu.shares` (2–262144), as current runc
+/// and libcontainer convert at start (a curve that maps Docker's default
+/// 1024 shares to v2's default weight 100).
+pub fn cpu_weight(shares: u64) -> u64 {
+    match shares {
+        0 => 0,
+        ..=2 => 1,
+        262_144.. => 10_000,
+        _ => {
+            let l = (shares as f64).log2();
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            (10f64.powf(exponent).ceil() as u64).clamp(1, 10_000)
+        }
+    }
+}
+
+/// `io.weight` (1–10000) for a v1 blkio weight (10–1000), as runc converts.
+pub fn io_weight(blkio: u16) -> u64 {
+    if blkio == 0 {
+        return 0;
+    }
+    1 + (u64::from(blkio.clamp(10, 1000)) - 10) * 9999 / 990
+}
+
+/// `memory.swap.max` for Docker's memory+swap total: the swap alone.
+pub fn swap_max(memory: Option<i64>, memory_swap: i64) -> String {
+    match (memory, memory_swap) {
+        (_, s) if s < 0 => "max".into(),
+        (Some(m), s) if m > 0 => (s - m).max(0).to_string(),
+        (_, s) => s.to_string(),
+    }
+}
+
+/// The directory of the cgroup at `path` (e.g. `/berth/ID`) for `controller`
+/// (ignored on v2).
+fn dir(path: &str, controller: &str, unified: bool) -> PathBuf {
+    let rel = path.trim_start_matches('/');
+    if unified {
+        Path::new(ROOT).join(rel)
+    } else {
+        Path::new(ROOT).join(controller).join(rel)
+    }
+}
+
+fn write(file: PathBuf, value: &str) -> Result<(), String> {
+    std::fs::write(&file, value).map_err(|e| format!("writing {value} to {}: {e}", file.display()))
+}
+
+/// Sets a v2 cgroup's I/O weight as runc does: `io.bfq.weight` when the BFQ
+/// scheduler offers it, else `io.weight`. Without either (no io
+/// controller) the weight is discarded, with Docker's warning as the error.
+pub fn set_io_weight_v2(path: &str, blkio: u16) -> Result<(), String> {
+    let d = dir(path, "", true);
+    let bfq = d.join("io.bfq.weight");
+    if bfq.exists() {
+        return write(bfq, &blkio.to_string());
+    }
+    let io = d.join("io.weight");
+    if io.exists() {
+        return write(io, &format!("default {}", io_weight(blkio)));
+    }
+    Err("Your kernel does not support Block I/O weight or the cgroup is not mounted. Weight discarded.".into())
+}
+
+/// Changes the limits of the running container whose cgroup is at `path`
+/// to `r` (the fields set in it), on whichever hierarchy the host has.
+/// `pids_limit` of 0 or less lifts the limit.
+pub fn update(path: &str, r: &Resources) -> Result<(), String> {
+    if is_unified() {
+        update_v2(path, r)
+    } else {
+        update_v1(path, r)
+    }
+}
+
+fn update_v2(path: &str, r: &Resources) -> Result<(), String> {
+    let f = |name: &str| dir(path, "", true).join(name);
+    if let Some(m) = r.memory.filter(|m| *m != 0) {
+        // Growing past the old swap total is fine on v2: the files are
+        // independent.
+        write(f("memory.max"), &limit(m))?;
+    }
+    if let Some(s) = r.memory_swap.filter(|s| *s != 0) {
+        write(f("memory.swap.max"), &swap_max(r.memory, s))?;
+    }
+    if let Some(m) = r.memory_reservation.filter(|m| *m != 0) {
+        write(f("memory.low"), &limit(m))?;
+    }
+    if let Some(q) = r.cpu_quota.filter(|q| *q != 0) {
+        let period = r.cpu_period.unwrap_or(100_000);
+        write(f("cpu.max"), &format!("{} {period}", limit(q)))?;
+    } else if let Some(p) = r.cpu_period.filter(|p| *p != 0) {
+        write(f("cpu.max"), &format!("max {p}"))?;
+    }
+    if let Some(s) = r.cpu_shares.filter(|s| *s != 0) {
+        write(f("cpu.weight"), &cpu_weight(s).to_string())?;
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        write(f("cpuset.cpus"), c)?;
+    }
+    if let Some(m) = &r.cpuset_mems {
+        write(f("cpuset.mems"), m)?;
+    }
+    if let Some(p) = r.pids_limit {
+        write(f("pids.max"), &limit(p))?;
+    }
+    if let Some(w) = r.blkio_weight.filter(|w| *w != 0) {
+        set_io_weight_v2(path, w)?;
+    }
+    Ok(())
+}
+
+fn update_v1(path: &str, r: &Resources) -> Result<(), String> {
+    let f = |ctrl: &str, name: &str| dir(path, ctrl, false).join(name);
+    if let Some(m) = r.memory.filter(|m| *m != 0) {
+        // The memsw limit can never be below the memory limit: raise it
+        // first when growing, set it again after when shrinking (runc).
+        let swap = r.memory_swap.filter(|s| *s != 0).unwrap_or(m);
+        let memsw = f("memory", "memory.memsw.limit_in_bytes");
+        let has_swap_accounting = memsw.exists();
+        if has_swap_accounting {
+            let _ = write(memsw.clone(), &limit(swap));
+        }
+        write(f("memory", "memory.limit_in_bytes"), &limit(m))?;
+        if has_swap_accounting {
+            write(memsw, &limit(swap))?;
+        }
+    }
+    if let Some(m) = r.memory_reservation.filter(|m| *m != 0) {
+        write(f("memory", "memory.soft_limit_in_bytes"), &limit(m))?;
+    }
+    if let Some(p) = r.cpu_period.filter(|p| *p != 0) {
+        write(f("cpu", "cpu.cfs_period_us"), &p.to_string())?;
+    }
+    if let Some(q) = r.cpu_quota.filter(|q| *q != 0) {
+        write(f("cpu", "cpu.cfs_quota_us"), &q.to_string())?;
+    }
+    if let Some(s) = r.cpu_shares.filter(|s| *s != 0) {
+        write(f("cpu", "cpu.shares"), &s.to_string())?;
+    }
+    if let Some(c) = &r.cpuset_cpus {
+        write(f("cpuset", "cpuset.cpus"), c)?;
+    }
+    if let Some(m) = &r.cpuset_mems {
+        write(f("cpuset", "cpuset.mems"), m)?;
+    }
+    if let Some(p) = r.pids_limit {
+        write(f("pids", "pids.max"), &limit(p))?;
+    }
+    if let Some(w) = r.blkio_weight.filter(|w| *w != 0) {
+        let file = f("blkio", "blkio.weight");
+        // Kernels without CFQ have no blkio.weight: Docker discards it.
+        if file.exists() {
+            write(file, &w.to_string())?;
+        }
+    }
+    Ok(())
+}
+
+/// A limit's text: a positive number, or "max" for none.
+fn limit(n: i64) -> String {
+    if n > 0 {
+        n.to_string()
+    } else {
+        "max".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_match_runc() {
+        assert_eq!(cpu_weight(1024), 100);
+        assert_eq!(cpu_weight(512), 59);
+        assert_eq!(cpu_weight(2), 1);
+        assert_eq!(cpu_weight(262_144), 10_000);
+        assert_eq!(io_weight(10), 1);
+        assert_eq!(io_weight(500), 4950);
+        assert_eq!(io_weight(1000), 10_000);
+        assert_eq!(swap_max(Some(64 << 20), 96 << 20), (32 << 20).to_string());
+        assert_eq!(swap_max(Some(64 << 20), -1), "max");
+    }
+}
