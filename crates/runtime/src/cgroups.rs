@@ -21,7 +21,7 @@ pub fn is_unified() -> bool {
 pub fn cpu_weight(shares: u64) -> u64 {
     match shares {
         0 => 0,
-        ..=2 => 1,
+        1..=2 => 1,
         262_144.. => 10_000,
         _ => {
             let l = (shares as f64).log2();
