@@ -699,6 +699,24 @@ fn legacy_links_env_hosts_and_refusals() {
     // The variables belong to the run, not to the container's config.
     let cfg_env = inspect(&d, "linkweb", "{{json .Config.Env}}");
     assert!(!cfg_env.contains("DB_1_"), "{cfg_env}");
+    // Also while it runs (a commit would not capture them); an exec'd
+    // process gets them, as in Docker.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "linklive",
+        "--link",
+        "linkdb:db-1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let cfg_env = inspect(&d, "linklive", "{{json .Config.Env}}");
+    assert!(!cfg_env.contains("DB_1_"), "{cfg_env}");
+    let env = ok(&d.berth(&["exec", "linklive", "env"]));
+    assert!(env.contains("DB_1_NAME=/linklive/db-1"), "{env}");
+    ok(&d.berth(&["rm", "-f", "linklive"]));
     // A link to a container that does not run: Docker's message at start.
     ok(&d.berth(&["create", "--name", "linkoff", "busybox", "true"]));
     let err = fails(&d.docker(&[

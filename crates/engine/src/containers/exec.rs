@@ -226,7 +226,12 @@ impl Engine {
             })?;
         let mut process = spec["process"].clone();
         process["args"] = json!(strings(cfg.get("Cmd")));
-        process["env"] = json!(process_env(&rec.config, &rec.id, &strings(cfg.get("Env"))));
+        process["env"] = json!(process_env(
+            &rec.config,
+            &rec.id,
+            &super::spec::link_env(&rec),
+            &strings(cfg.get("Env")),
+        ));
         process["terminal"] = json!(cfg["Tty"].as_bool() == Some(true));
         if let Some(w) = cfg["WorkingDir"].as_str().filter(|w| !w.is_empty()) {
             process["cwd"] = json!(w);

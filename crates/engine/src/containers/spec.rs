@@ -643,7 +643,12 @@ fn nofile_hard() -> u64 {
 /// `CreateDaemonEnvironment`: a default PATH, HOSTNAME, TERM=xterm with a
 /// TTY, the container's Env, then `extra` (an exec's own variables), later
 /// values replacing earlier ones of the same name.
-pub(crate) fn process_env(cfg: &Value, id: &str, extra: &[String]) -> Vec<String> {
+pub(crate) fn process_env(
+    cfg: &Value,
+    id: &str,
+    links: &[String],
+    extra: &[String],
+) -> Vec<String> {
     let hostname = cfg["Hostname"]
         .as_str()
         .filter(|h| !h.is_empty())
@@ -655,8 +660,10 @@ pub(crate) fn process_env(cfg: &Value, id: &str, extra: &[String]) -> Vec<String
     if cfg["Tty"].as_bool() == Some(true) {
         env.push("TERM=xterm".into());
     }
-    for kv in strings(cfg.get("Env"))
-        .into_iter()
+    for kv in links
+        .iter()
+        .cloned()
+        .chain(strings(cfg.get("Env")))
         .chain(extra.iter().cloned())
     {
         let key = kv.split('=').next().unwrap_or("").to_string();
@@ -664,6 +671,14 @@ pub(crate) fn process_env(cfg: &Value, id: &str, extra: &[String]) -> Vec<String
         env.push(kv);
     }
     env
+}
+
+/// The legacy-link variables of a container's current run (`--link`).
+pub(crate) fn link_env(rec: &ContainerRecord) -> Vec<String> {
+    rec.endpoints
+        .get("bridge")
+        .map(|e| e.link_env.clone())
+        .unwrap_or_default()
 }
 
 pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
@@ -1039,7 +1054,7 @@ impl Engine {
             rootfs: rootfs.to_path_buf(),
             readonly_rootfs: hc["ReadonlyRootfs"].as_bool() == Some(true),
             args,
-            env: process_env(cfg, &rec.id, &[]),
+            env: process_env(cfg, &rec.id, &link_env(rec), &[]),
             cwd: cfg["WorkingDir"]
                 .as_str()
                 .filter(|s| !s.is_empty())

@@ -1031,9 +1031,10 @@ impl Engine {
     }
 
     /// At start: every linked container must run on the default bridge
-    /// (Docker's messages otherwise); their link variables go into the
-    /// container's `Env` for this run, behind any variable of the same name
-    /// it sets itself (which wins, as in Docker).
+    /// (Docker's messages otherwise); their link variables are kept on the
+    /// endpoint for this run, and the process environment puts them before
+    /// the container's own `Env` (which wins, as in Docker), leaving
+    /// `Config.Env` as the user wrote it.
     fn set_link_env(&self, rec: &mut ContainerRecord) -> Result<()> {
         strip_link_env(rec);
         let Some(ep) = rec.endpoints.get("bridge") else {
@@ -1071,27 +1072,13 @@ impl Engine {
                 &ports,
             ));
         }
-        if vars.is_empty() {
-            return Ok(());
-        }
-        let mut env = strings(rec.config.get("Env"));
-        let own: std::collections::HashSet<String> = env
-            .iter()
-            .map(|kv| kv.split('=').next().unwrap_or("").to_string())
-            .collect();
-        let mut added = Vec::new();
+        let mut added: Vec<String> = Vec::new();
         for v in vars {
-            let key = v.split('=').next().unwrap_or("").to_string();
-            if !own.contains(&key)
-                && !added
-                    .iter()
-                    .any(|a: &String| a.split('=').next() == Some(&key))
-            {
-                env.push(v.clone());
+            let key = v.split('=').next().unwrap_or("");
+            if !added.iter().any(|a| a.split('=').next() == Some(key)) {
                 added.push(v);
             }
         }
-        rec.config["Env"] = json!(env);
         if let Some(ep) = rec.endpoints.get_mut("bridge") {
             ep.link_env = added;
         }
@@ -1204,20 +1191,11 @@ fn parse_link(link: &str) -> Result<(&str, &str)> {
     Ok((name, alias))
 }
 
-/// Takes out of `Env` the link variables an earlier start added.
+/// Forgets the link variables of an earlier run.
 fn strip_link_env(rec: &mut ContainerRecord) {
-    let Some(ep) = rec.endpoints.get_mut("bridge") else {
-        return;
-    };
-    if ep.link_env.is_empty() {
-        return;
+    if let Some(ep) = rec.endpoints.get_mut("bridge") {
+        ep.link_env.clear();
     }
-    let added = std::mem::take(&mut ep.link_env);
-    let env: Vec<String> = strings(rec.config.get("Env"))
-        .into_iter()
-        .filter(|kv| !added.contains(kv))
-        .collect();
-    rec.config["Env"] = json!(env);
 }
 
 /// Docker's conflicts for `--network container:NAME` (its `validateNetContainerMode`).
