@@ -972,3 +972,113 @@ fn ipc_devices_stop_signal_cidfile_and_log_drivers() {
     assert_eq!(ok(&d.berth(&["ps", "-aq"])), before);
     ok(&d.berth(&["rm", "-f", "usr1", "withcid", "quiet"]));
 }
+
+/// Crash injection: the daemon is SIGKILLed while clients are in the middle
+/// of creating, starting and removing containers (at a different moment
+/// each round). After a restart every container is in a state the user
+/// can act on, `rm -f` removes them all, and nothing is left behind: no
+/// mount, no cgroup, no shim or container process.
+#[test]
+fn daemon_killed_during_create_start_and_rm() {
+    let mut d = setup();
+    let host = d.host();
+    let run_all = |names: Vec<String>, args: &'static [&'static str]| {
+        names
+            .into_iter()
+            .map(|n| {
+                let host = host.clone();
+                std::thread::spawn(move || {
+                    let mut a = vec!["-H".to_string(), host];
+                    for x in args {
+                        a.push(x.replace("NAME", &n));
+                    }
+                    std::process::Command::new(berth_bin())
+                        .args(&a)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut seen_ids = Vec::new();
+    for (round, delay_ms) in [5u64, 40, 120].into_iter().enumerate() {
+        // Kill during create/start.
+        let names: Vec<String> = (0..6).map(|i| format!("crash{round}-{i}")).collect();
+        let runs = run_all(
+            names.clone(),
+            &[
+                "run", "-d", "--name", "NAME", "-m", "64m", "busybox", "sleep", "1000",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        d.kill9();
+        for r in runs {
+            let _ = r.join();
+        }
+        d.spawn().expect("the daemon restarts after a crash");
+        // Whatever exists is usable: running ones answer exec, others start.
+        let ids: Vec<String> = ok(&d.berth(&["ps", "-aq", "--no-trunc"]))
+            .lines()
+            .map(String::from)
+            .collect();
+        for id in &ids {
+            let running = inspect(&d, id, "{{.State.Running}}") == "true";
+            if running {
+                ok(&d.berth(&["exec", id, "true"]));
+            } else {
+                ok(&d.berth(&["start", id]));
+            }
+        }
+        // Kill during rm.
+        let rms = run_all(ids.clone(), &["rm", "-f", "NAME"]);
+        std::thread::sleep(Duration::from_millis(delay_ms / 2));
+        d.kill9();
+        for r in rms {
+            let _ = r.join();
+        }
+        d.spawn().expect("the daemon restarts after a crash");
+        let left: Vec<String> = ok(&d.berth(&["ps", "-aq", "--no-trunc"]))
+            .lines()
+            .map(String::from)
+            .collect();
+        if !left.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(left.iter().map(String::as_str));
+            ok(&d.berth(&a));
+        }
+        assert_eq!(ok(&d.berth(&["ps", "-aq"])), "", "round {round}");
+        seen_ids.extend(ids);
+    }
+    assert!(!seen_ids.is_empty(), "no container survived any crash to be checked");
+    // Nothing of any of them is left.
+    let root = d.data_root().join("containers");
+    assert!(
+        mounts_with(&root.display().to_string()).is_empty(),
+        "mounts left: {:?}",
+        mounts_with(&root.display().to_string())
+    );
+    for id in &seen_ids {
+        for ctrl in ["memory", "pids", "cpu", "freezer"] {
+            let p = format!("/sys/fs/cgroup/{ctrl}/berth/{id}");
+            assert!(
+                wait_for(|| !std::path::Path::new(&p).exists(), 5),
+                "cgroup {p} left behind"
+            );
+        }
+        assert!(!root.join(id).exists(), "directory of {id} left");
+    }
+    let procs = std::process::Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .unwrap();
+    for id in &seen_ids {
+        assert!(
+            !text(&procs.stdout).contains(id.as_str()),
+            "a process of {id} is left"
+        );
+    }
+    let bundles = d.dir.path().join("run/containers");
+    let left = std::fs::read_dir(&bundles).map(|r| r.count()).unwrap_or(0);
+    assert_eq!(left, 0, "bundles left in {}", bundles.display());
+}
