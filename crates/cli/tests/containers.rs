@@ -1050,7 +1050,10 @@ fn daemon_killed_during_create_start_and_rm() {
         assert_eq!(ok(&d.berth(&["ps", "-aq"])), "", "round {round}");
         seen_ids.extend(ids);
     }
-    assert!(!seen_ids.is_empty(), "no container survived any crash to be checked");
+    assert!(
+        !seen_ids.is_empty(),
+        "no container survived any crash to be checked"
+    );
     // Nothing of any of them is left.
     let root = d.data_root().join("containers");
     assert!(
@@ -1081,4 +1084,77 @@ fn daemon_killed_during_create_start_and_rm() {
     let bundles = d.dir.path().join("run/containers");
     let left = std::fs::read_dir(&bundles).map(|r| r.count()).unwrap_or(0);
     assert_eq!(left, 0, "bundles left in {}", bundles.display());
+}
+
+/// Restart policies across a daemon crash: containers whose process died
+/// while the daemon was down come back as their policy says, a container
+/// stopped by hand before stays stopped, and one without a policy keeps its
+/// exit code.
+#[test]
+fn restart_policies_are_honoured_after_a_daemon_restart() {
+    let mut d = setup();
+    for (name, policy) in [
+        ("pol-always", "always"),
+        ("pol-unless", "unless-stopped"),
+        ("pol-unless-stopped", "unless-stopped"),
+        ("pol-onfail", "on-failure"),
+        ("pol-no", "no"),
+    ] {
+        ok(&d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--restart",
+            policy,
+            "busybox",
+            "sleep",
+            "1000",
+        ]));
+    }
+    ok(&d.docker(&["stop", "-t", "0", "pol-unless-stopped"]));
+    let pids: Vec<(String, String)> = ["pol-always", "pol-unless", "pol-onfail", "pol-no"]
+        .iter()
+        .map(|n| (n.to_string(), inspect(&d, n, "{{.State.Pid}}")))
+        .collect();
+    d.kill9();
+    // Their processes die while no daemon watches.
+    for (_, pid) in &pids {
+        signal(pid.parse().unwrap(), rustix::process::Signal::KILL);
+    }
+    for (_, pid) in &pids {
+        let p = format!("/proc/{pid}");
+        assert!(wait_for(|| !std::path::Path::new(&p).exists(), 5));
+    }
+    d.spawn().unwrap();
+    for n in ["pol-always", "pol-unless", "pol-onfail"] {
+        assert!(
+            wait_for(|| inspect(&d, n, "{{.State.Running}}") == "true", 10),
+            "{n} did not come back: {}",
+            inspect(&d, n, "{{.State.Status}} {{.State.ExitCode}}")
+        );
+        let new_pid = inspect(&d, n, "{{.State.Pid}}");
+        assert!(
+            pids.iter().all(|(_, p)| *p != new_pid),
+            "{n} kept its old pid"
+        );
+        assert_eq!(inspect(&d, n, "{{.RestartCount}}"), "1", "{n}");
+    }
+    assert_eq!(
+        inspect(&d, "pol-no", "{{.State.Status}} {{.State.ExitCode}}"),
+        "exited 137"
+    );
+    assert_eq!(
+        inspect(&d, "pol-unless-stopped", "{{.State.Status}}"),
+        "exited"
+    );
+    ok(&d.berth(&[
+        "rm",
+        "-f",
+        "pol-always",
+        "pol-unless",
+        "pol-unless-stopped",
+        "pol-onfail",
+        "pol-no",
+    ]));
 }
