@@ -1291,3 +1291,41 @@ fn compatibility_names() {
     ok(&compose(&d, p, &["down", "-t", "1", "--remove-orphans"]));
     assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
 }
+
+/// `down` stops (then removes) the containers of independent services at
+/// once, dependents before what they depend on, as compose v2 walks the
+/// graph: four services whose PID 1 ignores SIGTERM (each stop waits its
+/// full timeout) take two timeouts, not four.
+#[test]
+fn down_stops_independent_services_at_once_dependents_first() {
+    let d = setup();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path();
+    write(
+        p,
+        "compose.yaml",
+        "name: par\nservices:\n  a:\n    image: busybox\n    command: sleep 300\n  b:\n    image: busybox\n    command: sleep 300\n  app:\n    image: busybox\n    command: sleep 300\n    depends_on: [db]\n  db:\n    image: busybox\n    command: sleep 300\n",
+        false,
+    );
+    ok(&compose(&d, p, &["up", "-d"]));
+    let start = Instant::now();
+    let out = compose(&d, p, &["down", "-t", "2"]);
+    let took = start.elapsed();
+    ok(&out);
+    let err = text(&out.stderr);
+    // Sequential stops would take 4 × 2 s; two levels take 2 × 2 s.
+    assert!(
+        took < Duration::from_millis(6500),
+        "down took {took:?}:\n{err}"
+    );
+    assert!(took >= Duration::from_secs(4), "down took {took:?}:\n{err}");
+    let at = |s: &str| {
+        err.find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing:\n{err}"))
+    };
+    assert!(at("par-app-1  Stopped") < at("par-db-1  Stopping"), "{err}");
+    assert!(at("par-a-1  Stopping") < at("par-b-1  Stopped"), "{err}");
+    assert!(at("par-b-1  Stopping") < at("par-a-1  Stopped"), "{err}");
+    assert!(ok(&d.berth(&["ps", "-aq"])).is_empty());
+    assert!(!ok(&d.berth(&["network", "ls"])).contains("par_default"));
+}

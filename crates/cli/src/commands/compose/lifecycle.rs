@@ -1,9 +1,11 @@
 //! Container lifecycle over a project: `compose start`, `stop`,
-//! `restart`, `kill`, `rm`, `pause`, `unpause` and `down` (containers in
-//! reverse dependency order, then the project's networks, and on request
+//! `restart`, `kill`, `rm`, `pause`, `unpause` and `down` (containers by
+//! dependency level — dependents stop first, dependencies start first,
+//! every container of a level at once; `down` removes each container as
+//! soon as it has stopped — then the project's networks, and on request
 //! its volumes and images). Containers are found by their labels, so the
-//! commands also manage what docker-compose 1.x created, and work from `-p`
-//! alone when there is no compose file.
+//! commands also manage what docker-compose 1.x created, and work from
+//! `-p` alone when there is no compose file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
@@ -16,16 +18,64 @@ use super::args::{DownArgs, KillArgs, RestartArgs, RmArgs, StopArgs};
 use super::{first_error, for_each, is_not_found, Ctr, Ctx, OneOff};
 use crate::output::{query, CmdError};
 
-/// Groups containers by service, in the order of `order`, services not in
-/// it last.
-fn by_order(order: &[String], list: Vec<Ctr>) -> Vec<Vec<Ctr>> {
+/// Groups containers into dependency levels whose containers can all be
+/// handled at once, as compose v2 walks the graph: to start, a service
+/// comes one level after the deepest service it depends on; to stop
+/// (`stop`), one level after the deepest service depending on it, so
+/// dependents stop first. Services the file does not know (orphans, or no
+/// file at all) are in the first level.
+fn levels(ctx: &Ctx, list: Vec<Ctr>, stop: bool) -> Vec<Vec<Ctr>> {
+    let services = &ctx.project.services;
+    // Edges to follow: dependencies to start, dependents to stop.
+    let next = |s: &str| -> Vec<String> {
+        if !ctx.has_file {
+            return Vec::new();
+        }
+        if stop {
+            services
+                .iter()
+                .filter(|(_, svc)| svc.depends_on.contains_key(s))
+                .map(|(n, _)| n.clone())
+                .collect()
+        } else {
+            services
+                .get(s)
+                .map(|svc| {
+                    svc.depends_on
+                        .keys()
+                        .filter(|d| services.contains_key(*d))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    };
+    fn depth(
+        s: &str,
+        next: &dyn Fn(&str) -> Vec<String>,
+        memo: &mut BTreeMap<String, usize>,
+        seen: &mut BTreeSet<String>,
+    ) -> usize {
+        if let Some(d) = memo.get(s) {
+            return *d;
+        }
+        // A cycle is refused when the file loads; stay finite anyway.
+        if !seen.insert(s.to_string()) {
+            return 0;
+        }
+        let d = next(s)
+            .iter()
+            .map(|n| depth(n, next, memo, seen) + 1)
+            .max()
+            .unwrap_or(0);
+        memo.insert(s.to_string(), d);
+        d
+    }
+    let mut memo = BTreeMap::new();
     let mut groups: BTreeMap<usize, Vec<Ctr>> = BTreeMap::new();
     for c in list {
-        let i = order
-            .iter()
-            .position(|s| *s == c.service)
-            .unwrap_or(order.len());
-        groups.entry(i).or_default().push(c);
+        let d = depth(&c.service, &next, &mut memo, &mut BTreeSet::new());
+        groups.entry(d).or_default().push(c);
     }
     groups.into_values().collect()
 }
@@ -82,8 +132,7 @@ pub(super) async fn stop_containers(
     list: Vec<Ctr>,
     timeout: Option<i64>,
 ) -> Result<(), CmdError> {
-    let order = ctx.stop_order(&[], &list);
-    for group in by_order(&order, list) {
+    for group in levels(ctx, list, true) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
             if !c.is_running() {
                 return Ok(());
@@ -118,9 +167,7 @@ pub async fn start(ctx: &Ctx, services: &[String]) -> Result<ExitCode, CmdError>
             None => "no container to start".into(),
         });
     }
-    let mut order = ctx.stop_order(&[], &list);
-    order.reverse();
-    for group in by_order(&order, list) {
+    for group in levels(ctx, list, false) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
             if c.is_running() {
                 return Ok(());
@@ -161,9 +208,7 @@ pub async fn restart(ctx: &Ctx, a: &RestartArgs) -> Result<ExitCode, CmdError> {
     let list = ctx
         .service_containers(&services, true, OneOff::Exclude)
         .await?;
-    let mut order = ctx.stop_order(&[], &list);
-    order.reverse();
-    for group in by_order(&order, list) {
+    for group in levels(ctx, list, false) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
             let t = timeout_for(ctx, &c, a.timeout)
                 .map(|t| format!("?t={t}"))
@@ -228,6 +273,48 @@ pub(super) async fn remove_containers(
     })
     .await;
     first_error(results).map(|_| ())
+}
+
+/// Stops and removes containers, dependents first: each container is
+/// removed as soon as it has stopped (one pipeline per container, every
+/// container of a dependency level at once), as compose v2's `down` does.
+pub(super) async fn stop_and_remove(
+    ctx: &Ctx,
+    list: Vec<Ctr>,
+    timeout: Option<i64>,
+    volumes: bool,
+) -> Result<(), CmdError> {
+    for group in levels(ctx, list, true) {
+        let results = for_each(group, ctx.parallelism(), |c| async move {
+            if c.is_running() {
+                let t = timeout_for(ctx, &c, timeout)
+                    .map(|t| format!("?t={t}"))
+                    .unwrap_or_default();
+                let path = format!("/containers/{}/stop{t}", c.id);
+                container_call(
+                    ctx,
+                    &c,
+                    (Method::POST, &path),
+                    ("Stopping", "Stopped"),
+                    true,
+                )
+                .await?;
+            }
+            let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
+            let path = format!("/containers/{}?{q}", c.id);
+            container_call(
+                ctx,
+                &c,
+                (Method::DELETE, &path),
+                ("Removing", "Removed"),
+                true,
+            )
+            .await
+        })
+        .await;
+        first_error(results)?;
+    }
+    Ok(())
 }
 
 /// `compose rm`.
@@ -346,42 +433,38 @@ pub async fn down(ctx: &Ctx, a: &DownArgs) -> Result<ExitCode, CmdError> {
         }
         None => BTreeSet::new(),
     };
-    stop_containers(ctx, list.clone(), a.timeout).await?;
-    remove_containers(ctx, list, a.volumes).await?;
+    stop_and_remove(ctx, list, a.timeout, a.volumes).await?;
     if !a.services.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    // Networks.
-    let mut networks: Vec<String> = Vec::new();
-    if ctx.has_file {
-        for n in project.networks.values() {
-            if !n.external {
-                networks.push(n.name.clone());
-            }
-        }
+    // Networks: the project's (one listing, by label), those of the file
+    // only when there is one; removed all at once.
+    let f = serde_json::json!({"label": [format!("{PROJECT_LABEL}={}", project.name)]}).to_string();
+    let listed = ctx
+        .client
+        .get_json(&format!("/networks?{}", query(&[("filters", &f)])))
+        .await?;
+    let ours: BTreeSet<String> = listed
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|n| n["Labels"][PROJECT_LABEL].as_str() == Some(project.name.as_str()))
+        .filter_map(|n| n["Name"].as_str().map(String::from))
+        .collect();
+    let networks: Vec<String> = if ctx.has_file {
+        project
+            .networks
+            .values()
+            .filter(|n| !n.external && ours.contains(&n.name))
+            .map(|n| n.name.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     } else {
-        let f =
-            serde_json::json!({"label": [format!("{PROJECT_LABEL}={}", project.name)]}).to_string();
-        let v = ctx
-            .client
-            .get_json(&format!("/networks?{}", query(&[("filters", &f)])))
-            .await?;
-        for n in v.as_array().cloned().unwrap_or_default() {
-            if let Some(name) = n["Name"].as_str() {
-                networks.push(name.to_string());
-            }
-        }
-    }
-    for n in networks {
-        match ctx.client.get_json(&format!("/networks/{n}")).await {
-            Ok(v) => {
-                if v["Labels"][PROJECT_LABEL].as_str() != Some(project.name.as_str()) {
-                    continue;
-                }
-            }
-            Err(e) if is_not_found(&e) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        ours.into_iter().collect()
+    };
+    for_each(networks, ctx.parallelism(), |n| async move {
         ctx.progress.event("Network", &n, "Removing");
         match ctx
             .client
@@ -392,7 +475,8 @@ pub async fn down(ctx: &Ctx, a: &DownArgs) -> Result<ExitCode, CmdError> {
             Err(e) if is_not_found(&e) => {}
             Err(e) => ctx.progress.warn(&format!("network {n}: {e}")),
         }
-    }
+    })
+    .await;
     // Volumes.
     if a.volumes {
         let mut volumes: Vec<String> = Vec::new();

@@ -340,8 +340,7 @@ pub async fn stop_and_remove(
     timeout: Option<i64>,
     volumes: bool,
 ) -> Result<(), CmdError> {
-    lifecycle::stop_containers(ctx, list.to_vec(), timeout).await?;
-    lifecycle::remove_containers(ctx, list.to_vec(), volumes).await
+    lifecycle::stop_and_remove(ctx, list.to_vec(), timeout, volumes).await
 }
 
 /// Anonymous volumes of the container being replaced, mounted again at the
