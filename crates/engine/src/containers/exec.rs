@@ -229,7 +229,7 @@ impl Engine {
         process["env"] = json!(process_env(
             &rec.config,
             &rec.id,
-            &super::spec::link_env(&rec),
+            &super::spec::link_env(rec),
             &strings(cfg.get("Env")),
         ));
         process["terminal"] = json!(cfg["Tty"].as_bool() == Some(true));
