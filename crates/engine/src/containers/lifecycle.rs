@@ -182,11 +182,45 @@ impl Engine {
     /// Mounts, writes the bundle, runs the shim, lets attaches connect,
     /// starts the process; on failure returns the error and Docker's exit
     /// code for it.
+    /// A launch the daemon did not finish (killed between the shim's create
+    /// and start) leaves a shim waiting over a created container, and
+    /// libcontainer's state for it: both are ended here, so the container
+    /// can be started afresh (libcontainer refuses an ID whose state exists).
+    fn clear_stale_launch(&self, id: &str) {
+        let bundle = self.bundle_dir(id);
+        let sock = shim::socket_path(&bundle);
+        if std::os::unix::net::UnixStream::connect(&sock).is_ok() {
+            tracing::info!(
+                "container {}: ending a launch a crash interrupted",
+                &id[..12.min(id.len())]
+            );
+            let _ = self.shim_request(
+                id,
+                &json!({"op": "kill", "signal": 9}),
+                Duration::from_secs(2),
+            );
+            let _ = self.shim_request(id, &json!({"op": "start"}), Duration::from_secs(2));
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while std::os::unix::net::UnixStream::connect(&sock).is_ok()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let state = self.config.exec_root.join("runtime").join(id);
+        if state.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&state) {
+                tracing::warn!("removing stale runtime state {}: {e}", state.display());
+            }
+        }
+    }
+
     fn launch(
         self: &Arc<Self>,
         rec: &mut ContainerRecord,
     ) -> std::result::Result<(), (EngineError, Option<i64>)> {
         let plain = |e: EngineError| (e, None);
+        self.clear_stale_launch(&rec.id);
         let dirs = self.container_dirs(&rec.id);
         let rootfs = self.mount_rootfs(rec).map_err(plain)?;
         // Addresses first: /etc/hosts names the container by them.
@@ -749,7 +783,9 @@ impl Engine {
         self.sweep_container_leftovers(&recs);
         for rec in recs {
             if rec.state.status == "removing" {
-                // Killed in the middle of a removal: finish it.
+                // Killed in the middle of a removal: finish it, the
+                // container's processes first.
+                self.clear_stale_launch(&rec.id);
                 if self.remove_container_files(&rec.id).is_ok() {
                     let _ = self.store.write(|tx| tx.delete(CONTAINERS, &rec.id));
                     self.container_event(&rec, "destroy", BTreeMap::new());
@@ -788,6 +824,7 @@ impl Engine {
                 self.on_exit(&rec.id, status);
                 continue;
             }
+            self.clear_stale_launch(&rec.id);
             let policy = rec.host_config["RestartPolicy"]["Name"]
                 .as_str()
                 .unwrap_or("");
