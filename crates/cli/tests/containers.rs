@@ -1167,3 +1167,98 @@ fn restart_policies_are_honoured_after_a_daemon_restart() {
         "pol-no",
     ]));
 }
+
+/// `ps` as a user filters and formats it, with berth's CLI and the docker
+/// CLI giving the same answers: name, id, label, status, exited, ancestor,
+/// before, since, health filters; -n, -l, -q, --no-trunc, -s, --format.
+#[test]
+fn ps_filters_and_formats() {
+    let d = setup();
+    d.import_busybox("other:1", &[r#"CMD ["sh"]"#]);
+    let out = d.berth(&[
+        "run", "--name", "psa", "-l", "tier=db", "busybox", "sh", "-c", "exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    ok(&d.berth(&[
+        "run", "-d", "--name", "psb", "-l", "tier=web", "busybox", "sleep", "1000",
+    ]));
+    ok(&d.berth(&["create", "--name", "psc", "other:1", "true"]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "psd",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "1s",
+        "other:1",
+        "sleep",
+        "1000",
+    ]));
+    assert!(wait_for(
+        || inspect(&d, "psd", "{{.State.Health.Status}}") == "healthy",
+        20
+    ));
+    let names = |args: &[&str]| -> Vec<String> {
+        let mut a = vec!["ps", "--format", "{{.Names}}"];
+        a.extend_from_slice(args);
+        let b = ok(&d.berth(&a));
+        let k = ok(&d.docker(&a));
+        assert_eq!(b, k, "berth and docker differ on ps {args:?}");
+        let mut v: Vec<String> = b.lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&[]), ["psb", "psd"]);
+    assert_eq!(names(&["-a"]), ["psa", "psb", "psc", "psd"]);
+    assert_eq!(names(&["-a", "--filter", "name=psb"]), ["psb"]);
+    assert_eq!(names(&["-a", "--filter", "label=tier"]), ["psa", "psb"]);
+    assert_eq!(names(&["-a", "--filter", "label=tier=db"]), ["psa"]);
+    assert_eq!(names(&["-a", "--filter", "status=exited"]), ["psa"]);
+    assert_eq!(names(&["-a", "--filter", "status=created"]), ["psc"]);
+    assert_eq!(names(&["-a", "--filter", "exited=3"]), ["psa"]);
+    assert_eq!(
+        names(&["-a", "--filter", "ancestor=other:1"]),
+        ["psc", "psd"]
+    );
+    assert_eq!(names(&["-a", "--filter", "before=psc"]), ["psa", "psb"]);
+    assert_eq!(names(&["-a", "--filter", "since=psb"]), ["psc", "psd"]);
+    assert_eq!(names(&["--filter", "health=healthy"]), ["psd"]);
+    assert_eq!(names(&["--filter", "health=none"]), ["psb"]);
+    let id = inspect(&d, "psb", "{{.Id}}");
+    assert_eq!(names(&["--filter", &format!("id={}", &id[..10])]), ["psb"]);
+    assert_eq!(names(&["-a", "-n", "2"]), ["psc", "psd"]);
+    assert_eq!(names(&["-a", "-l"]), ["psd"]);
+    // Several filters of one kind are ORed, of different kinds ANDed.
+    assert_eq!(
+        names(&["-a", "--filter", "name=psa", "--filter", "name=psc"]),
+        ["psa", "psc"]
+    );
+    assert_eq!(
+        names(&["-a", "--filter", "label=tier", "--filter", "status=running"]),
+        ["psb"]
+    );
+    // -q and --no-trunc give IDs; -s adds the size column.
+    let q = ok(&d.berth(&["ps", "-q", "--filter", "name=psb"]));
+    assert_eq!(q.trim(), &id[..12]);
+    let full = ok(&d.docker(&["ps", "-q", "--no-trunc", "--filter", "name=psb"]));
+    assert_eq!(full.trim(), id);
+    let sized = ok(&d.docker(&["ps", "-s", "--filter", "name=psb"]));
+    assert!(
+        sized.lines().next().unwrap_or("").contains("SIZE"),
+        "{sized}"
+    );
+    let row = ok(&d.berth(&[
+        "ps",
+        "--filter",
+        "name=psb",
+        "--format",
+        "{{.Names}}|{{.Image}}|{{.Labels}}|{{.Status}}",
+    ]));
+    assert!(row.starts_with("psb|busybox|tier=web|Up "), "{row}");
+    // A bad filter is refused with Docker's message.
+    let err = fails(&d.docker(&["ps", "--filter", "colour=blue"]));
+    assert!(err.contains("invalid filter 'colour'"), "{err}");
+    ok(&d.berth(&["rm", "-f", "psa", "psb", "psc", "psd"]));
+}
