@@ -290,10 +290,13 @@ pub async fn logs(
         }
         let mut more = o.clone();
         more.tail = None;
+        // As Docker's, a follow ends with the run it started in, also when
+        // a restart policy starts the next one at once.
+        let exits_then = watch.borrow().exits;
         loop {
             let done = {
                 let g = watch.borrow();
-                !g.running || g.removed
+                !g.running || g.removed || g.exits != exits_then
             };
             let lp = log_path.clone();
             let m = more.clone();

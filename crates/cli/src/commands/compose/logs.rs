@@ -516,14 +516,13 @@ impl Follower {
         Some(c)
     }
 
-    /// Lets a container's output drain: an attach ends with its run; a
-    /// followed log ends when the container stops for good (`last`).
-    async fn drain(&mut self, id: &str, last: bool) {
-        let ends = self.outputs.get(id).is_some_and(|o| o.attach || last);
-        if ends {
-            if let Some(o) = self.outputs.remove(id) {
-                let _ = tokio::time::timeout(Duration::from_secs(2), o.task).await;
-            }
+    /// Lets a container's output drain: an attach and a followed log both
+    /// end with the run (the daemon ends a log follow at the run's
+    /// exit, as Docker's does), so the run's last lines come before its
+    /// exit line; a restart follows the next run afresh.
+    async fn drain(&mut self, id: &str, _last: bool) {
+        if let Some(o) = self.outputs.remove(id) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), o.task).await;
         }
     }
 
