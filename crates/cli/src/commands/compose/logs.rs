@@ -395,9 +395,6 @@ async fn watch_starts(
 /// The output stream currently printing a container's output.
 struct Output {
     task: JoinHandle<()>,
-    /// An attach (it ends with the run) rather than a followed log (which
-    /// may span restarts).
-    attach: bool,
 }
 
 /// Followed containers: their output streams, their watchers' reports and
@@ -481,13 +478,7 @@ impl Follower {
         }
         let q = query(&q);
         if let Ok(task) = follow_log(&ctx.client, self.printer.clone(), id, name, &q).await {
-            self.outputs.insert(
-                id.to_string(),
-                Output {
-                    task,
-                    attach: false,
-                },
-            );
+            self.outputs.insert(id.to_string(), Output { task });
         }
     }
 
@@ -586,13 +577,7 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<ExitCode, CmdError> {
     }
     for (c, name) in list.iter().zip(names) {
         let task = follow_log(&ctx.client, printer.clone(), &c.id, name, &q).await?;
-        follower.outputs.insert(
-            c.id.clone(),
-            Output {
-                task,
-                attach: false,
-            },
-        );
+        follower.outputs.insert(c.id.clone(), Output { task });
     }
     if !a.follow || running.is_empty() {
         follower.finish().await;
@@ -811,9 +796,7 @@ impl Attached {
             match attach_one(&ctx.client, printer.clone(), id, name.clone()).await {
                 Ok(task) => {
                     follower.names.insert(id.clone(), name);
-                    follower
-                        .outputs
-                        .insert(id.clone(), Output { task, attach: true });
+                    follower.outputs.insert(id.clone(), Output { task });
                 }
                 Err(e) => {
                     follower.abort();
