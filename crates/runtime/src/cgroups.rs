@@ -9,6 +9,12 @@ use crate::spec::Resources;
 
 const ROOT: &str = "/sys/fs/cgroup";
 
+/// The cgroup of container `id`, relative to each hierarchy's root (the
+/// OCI spec's `cgroupsPath`).
+pub fn container_path(id: &str) -> String {
+    format!("/berth/{id}")
+}
+
 /// Whether /sys/fs/cgroup is a unified (cgroup v2) hierarchy.
 #[allow(clippy::unnecessary_cast)] // f_type is not i64 on every target
 pub fn is_unified() -> bool {

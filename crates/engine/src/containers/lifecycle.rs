@@ -315,7 +315,7 @@ impl Engine {
         }
         if let Some(w) = rec.host_config["BlkioWeight"].as_u64().filter(|w| *w > 0) {
             if berth_runtime::cgroups::is_unified() {
-                let path = format!("/berth/{}", rec.id);
+                let path = berth_runtime::cgroups::container_path(&rec.id);
                 if let Err(e) = berth_runtime::cgroups::set_io_weight_v2(&path, w as u16) {
                     tracing::warn!("container {}: {e}", rec.id);
                 }
@@ -1277,7 +1277,7 @@ impl Engine {
         let mut r = super::spec::resources(hc)?;
         // Here 0 or -1 means "lift the limit", not "leave it".
         r.pids_limit = hc["PidsLimit"].as_i64();
-        berth_runtime::cgroups::update(&format!("/berth/{id}"), &r)
+        berth_runtime::cgroups::update(&berth_runtime::cgroups::container_path(id), &r)
             .map_err(|e| EngineError::internal(format!("updating container {id}: {e}")))
     }
 }

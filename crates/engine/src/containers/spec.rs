@@ -1077,7 +1077,7 @@ impl Engine {
             mounts,
             shm_size,
             shm,
-            cgroup_path: format!("/berth/{}", rec.id),
+            cgroup_path: berth_runtime::cgroups::container_path(&rec.id),
             resources,
             devices,
             device_rules,

@@ -126,6 +126,19 @@ async fn container_call(
     Ok(())
 }
 
+/// Stops one container if it runs, with its service's grace period unless
+/// `timeout` says otherwise.
+async fn stop_one(ctx: &Ctx, c: &Ctr, timeout: Option<i64>) -> Result<(), CmdError> {
+    if !c.is_running() {
+        return Ok(());
+    }
+    let t = timeout_for(ctx, c, timeout)
+        .map(|t| format!("?t={t}"))
+        .unwrap_or_default();
+    let path = format!("/containers/{}/stop{t}", c.id);
+    container_call(ctx, c, (Method::POST, &path), ("Stopping", "Stopped"), true).await
+}
+
 /// Stops containers, dependents first, each group concurrently.
 pub(super) async fn stop_containers(
     ctx: &Ctx,
@@ -134,21 +147,7 @@ pub(super) async fn stop_containers(
 ) -> Result<(), CmdError> {
     for group in levels(ctx, list, true) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
-            if !c.is_running() {
-                return Ok(());
-            }
-            let t = timeout_for(ctx, &c, timeout)
-                .map(|t| format!("?t={t}"))
-                .unwrap_or_default();
-            let path = format!("/containers/{}/stop{t}", c.id);
-            container_call(
-                ctx,
-                &c,
-                (Method::POST, &path),
-                ("Stopping", "Stopped"),
-                true,
-            )
-            .await
+            stop_one(ctx, &c, timeout).await
         })
         .await;
         first_error(results)?;
@@ -286,20 +285,7 @@ pub(super) async fn stop_and_remove(
 ) -> Result<(), CmdError> {
     for group in levels(ctx, list, true) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
-            if c.is_running() {
-                let t = timeout_for(ctx, &c, timeout)
-                    .map(|t| format!("?t={t}"))
-                    .unwrap_or_default();
-                let path = format!("/containers/{}/stop{t}", c.id);
-                container_call(
-                    ctx,
-                    &c,
-                    (Method::POST, &path),
-                    ("Stopping", "Stopped"),
-                    true,
-                )
-                .await?;
-            }
+            stop_one(ctx, &c, timeout).await?;
             let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
             let path = format!("/containers/{}?{q}", c.id);
             container_call(

@@ -511,7 +511,7 @@ impl Follower {
     /// end with the run (the daemon ends a log follow at the run's
     /// exit, as Docker's does), so the run's last lines come before its
     /// exit line; a restart follows the next run afresh.
-    async fn drain(&mut self, id: &str, _last: bool) {
+    async fn drain(&mut self, id: &str) {
         if let Some(o) = self.outputs.remove(id) {
             let _ = tokio::time::timeout(Duration::from_secs(2), o.task).await;
         }
@@ -599,7 +599,7 @@ pub async fn logs(ctx: &Ctx, a: &LogsArgs) -> Result<ExitCode, CmdError> {
                 if !follower.alive.contains_key(&id) {
                     continue;
                 }
-                follower.drain(&id, !restarting).await;
+                follower.drain(&id).await;
                 follower.status(&id, &format!("exited with code {code}"));
                 if !restarting {
                     follower.alive.remove(&id);
@@ -841,7 +841,7 @@ impl Attached {
                             if !restarting {
                                 self.follower.alive.remove(&id);
                             }
-                            self.follower.drain(&id, !restarting).await;
+                            self.follower.drain(&id).await;
                             if !aborting && !interrupted {
                                 if let Ok(p) = self.follower.printer.lock() {
                                     p.status(&c.short_name(&ctx.project.name), &format!("exited with code {exit}"));
