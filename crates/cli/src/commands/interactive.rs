@@ -6,6 +6,8 @@
 
 use std::os::fd::{AsFd, FromRawFd};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use berth_api::client::{empty, Hijacked};
 use berth_api::Client;
@@ -148,7 +150,11 @@ pub async fn pump_output(mut r: ReadHalf<Hijacked>, tty: bool) {
 
 /// Copies local stdin to the connection; `true` if the user typed the
 /// detach keys. At end of input the connection's write side is closed.
-pub async fn pump_input(mut w: WriteHalf<Hijacked>, keys: Vec<u8>) -> bool {
+pub async fn pump_input(
+    mut w: WriteHalf<Hijacked>,
+    keys: Vec<u8>,
+    detached_flag: Arc<AtomicBool>,
+) -> bool {
     let mut filter = DetachFilter::new(keys.clone());
     let mut inp = Stdin::open();
     let mut buf = vec![0u8; 32 << 10];
@@ -164,8 +170,10 @@ pub async fn pump_input(mut w: WriteHalf<Hijacked>, keys: Vec<u8>) -> bool {
             return false;
         }
         if detached {
-            // The daemon sees the keys too (as the docker CLI lets it): it
-            // ends the session on its side and records the detach event.
+            // The daemon sees the keys too: it ends the session on its side
+            // and records the detach event. Flagged first, so the stream's
+            // end that follows is known for a detach, not the container's.
+            detached_flag.store(true, Ordering::SeqCst);
             let _ = w.write_all(&keys).await;
             return true;
         }
@@ -266,9 +274,16 @@ pub async fn stream(conn: Hijacked, stdin: bool, tty: bool, keys: Vec<u8>) -> Se
         return Session::Ended;
     }
     tokio::pin!(output);
-    let input = tokio::spawn(pump_input(w, keys));
+    let detached_flag = Arc::new(AtomicBool::new(false));
+    let input = tokio::spawn(pump_input(w, keys, detached_flag.clone()));
     tokio::select! {
-        _ = &mut output => Session::Ended,
+        _ = &mut output => {
+            if detached_flag.load(Ordering::SeqCst) {
+                Session::Detached
+            } else {
+                Session::Ended
+            }
+        }
         detached = input => {
             if detached.unwrap_or(false) {
                 // Let the daemon close the stream (briefly: the session is
