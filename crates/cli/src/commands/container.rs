@@ -163,11 +163,15 @@ pub async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u
         .map_err(|e| Exit(125, e.to_string()))?;
     let waiter = tokio::spawn(async move { berth_api::client::read_json(wait_resp).await });
     let raw = (a.tty && a.stdin).then(interactive::RawTerminal::enable);
+    let proxy = (a.sig_proxy && !a.tty).then(|| interactive::proxy_signals(client, id));
     if let Err(e) = client
         .call_json(Method::POST, &format!("/containers/{id}/start"), None)
         .await
     {
         drop(raw);
+        if let Some(p) = &proxy {
+            p.abort();
+        }
         let msg = e.to_string();
         waiter.abort();
         return Err(Exit(start_exit_code(&msg), msg).into());
@@ -175,7 +179,6 @@ pub async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u
     let resizer = a
         .tty
         .then(|| interactive::follow_resizes(client, format!("/containers/{id}/resize")));
-    let proxy = (a.sig_proxy && !a.tty).then(|| interactive::proxy_signals(client, id));
     let session = interactive::stream(conn, a.stdin, a.tty, keys).await;
     for t in [resizer, proxy].into_iter().flatten() {
         t.abort();

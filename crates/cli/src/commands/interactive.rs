@@ -304,18 +304,23 @@ pub fn proxy_signals(client: &Client, id: &str) -> tokio::task::JoinHandle<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let client = client.clone();
     let id = id.to_string();
+    // The handlers are in place when this returns (before the start), so
+    // no signal meets the default action and kills the CLI instead.
+    let kinds = [
+        (SignalKind::interrupt(), "SIGINT"),
+        (SignalKind::terminate(), "SIGTERM"),
+        (SignalKind::hangup(), "SIGHUP"),
+        (SignalKind::quit(), "SIGQUIT"),
+        (SignalKind::user_defined1(), "SIGUSR1"),
+        (SignalKind::user_defined2(), "SIGUSR2"),
+    ];
+    let streams: Vec<_> = kinds
+        .into_iter()
+        .filter_map(|(k, name)| signal(k).ok().map(|s| (s, name)))
+        .collect();
     tokio::spawn(async move {
-        let kinds = [
-            (SignalKind::interrupt(), "SIGINT"),
-            (SignalKind::terminate(), "SIGTERM"),
-            (SignalKind::hangup(), "SIGHUP"),
-            (SignalKind::quit(), "SIGQUIT"),
-            (SignalKind::user_defined1(), "SIGUSR1"),
-            (SignalKind::user_defined2(), "SIGUSR2"),
-        ];
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<&'static str>();
-        for (k, name) in kinds {
-            let Ok(mut s) = signal(k) else { continue };
+        for (mut s, name) in streams {
             let tx = tx.clone();
             tokio::spawn(async move {
                 while s.recv().await.is_some() {
