@@ -30,6 +30,8 @@ use oci_spec::runtime::{LinuxSeccomp, Process};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::filter::Filter;
+
 /// What `berth shim-exec` runs and how.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecSpec {
@@ -39,8 +41,13 @@ pub struct ExecSpec {
     /// Arguments, environment, working directory, user, capabilities,
     /// no-new-privileges and `terminal`, in the OCI shape.
     pub process: Process,
-    /// The container's seccomp filter.
+    /// The container's seccomp profile, when it was not compiled (see
+    /// [`crate::filter`]).
     pub seccomp: Option<LinuxSeccomp>,
+    /// The container's compiled seccomp filter (its bundle's
+    /// [`crate::filter::FILE`]), loaded instead of `seccomp`.
+    #[serde(default)]
+    pub filter: Option<PathBuf>,
 }
 
 /// The control socket's fd in `berth shim-exec`.
@@ -167,6 +174,16 @@ fn launch(spec: &ExecSpec) -> Result<Launched, (String, i32)> {
         return Err((format!("container process {init} is not running"), 126));
     }
     let fail = |what: String| (oci_error(&what), 126);
+    let mut spec = spec.clone();
+    let filter = match spec.filter.as_deref().and_then(Path::parent) {
+        Some(bundle) => Filter::read(bundle).map_err(|e| fail(format!("seccomp filter: {e}")))?,
+        None => None,
+    };
+    if let (Some(f), Some(mut caps)) = (&filter, spec.process.capabilities().clone()) {
+        f.restore(&mut caps);
+        spec.process.set_capabilities(Some(caps));
+    }
+    let spec = &spec;
     // Namespaces to join: those of the container that are not ours.
     let mut joins = Vec::new();
     for (name, flag) in NAMESPACES {
@@ -201,7 +218,13 @@ fn launch(spec: &ExecSpec) -> Result<Launched, (String, i32)> {
             drop(err_r);
             drop(tty_parent);
             let mut err_w = File::from(err_w);
-            let why = child(spec, &cgroups, joins, tty_child.as_raw_fd());
+            let why = child(
+                spec,
+                filter.as_ref(),
+                &cgroups,
+                joins,
+                tty_child.as_raw_fd(),
+            );
             let _ = err_w.write_all(why.as_bytes());
             // SAFETY: leaving the forked child without running destructors.
             unsafe { libc::_exit(127) }
@@ -230,8 +253,26 @@ fn launch(spec: &ExecSpec) -> Result<Launched, (String, i32)> {
 
 /// In the forked child: enters the container and execs the program. Returns
 /// only on failure, with `"CODE message"`.
-fn child(spec: &ExecSpec, cgroups: &str, joins: Vec<(OwnedFd, CloneFlags)>, tty: RawFd) -> String {
+fn child(
+    spec: &ExecSpec,
+    filter: Option<&Filter>,
+    cgroups: &str,
+    joins: Vec<(OwnedFd, CloneFlags)>,
+    tty: RawFd,
+) -> String {
     let p = &spec.process;
+    let load_seccomp = || -> Result<(), String> {
+        let r = match filter {
+            Some(f) => f.load().map_err(|e| e.to_string()),
+            None => match &spec.seccomp {
+                Some(s) => libcontainer::seccomp::initialize_seccomp(s)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                None => Ok(()),
+            },
+        };
+        r.map_err(|e| format!("126 loading the seccomp filter: {e}"))
+    };
     // Cgroups first, through the host's /sys/fs/cgroup.
     for line in cgroups.lines() {
         let mut parts = line.splitn(3, ':');
@@ -287,10 +328,8 @@ fn child(spec: &ExecSpec, cgroups: &str, joins: Vec<(OwnedFd, CloneFlags)>, tty:
     // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it
     // while we still have it (as runc does).
     if !nnp {
-        if let Some(s) = &spec.seccomp {
-            if let Err(e) = libcontainer::seccomp::initialize_seccomp(s) {
-                return format!("126 loading the seccomp filter: {e}");
-            }
+        if let Err(e) = load_seccomp() {
+            return e;
         }
     }
     let user = p.user();
@@ -327,10 +366,8 @@ fn child(spec: &ExecSpec, cgroups: &str, joins: Vec<(OwnedFd, CloneFlags)>, tty:
         );
     }
     if nnp {
-        if let Some(s) = &spec.seccomp {
-            if let Err(e) = libcontainer::seccomp::initialize_seccomp(s) {
-                return format!("126 loading the seccomp filter: {e}");
-            }
+        if let Err(e) = load_seccomp() {
+            return e;
         }
     }
     let env: Vec<String> = p.env().clone().unwrap_or_default();

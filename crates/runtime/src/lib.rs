@@ -8,6 +8,7 @@
 
 pub mod cgroups;
 pub mod exec;
+pub mod filter;
 pub mod seccomp;
 pub mod shim;
 pub mod spec;

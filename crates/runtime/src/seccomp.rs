@@ -1768,14 +1768,26 @@ mod tests {
     /// filter and no_new_privs only apply to the calling thread) and checks
     /// what the kernel then answers to a few syscalls. `None` when this
     /// sandbox does not let us load a filter.
-    fn probe_live(capabilities: Vec<String>) -> Option<Vec<(&'static str, i64, i32)>> {
+    fn probe_live(
+        capabilities: Vec<String>,
+        loader: Loader,
+    ) -> Option<Vec<(&'static str, i64, i32)>> {
         std::thread::spawn(move || {
             let profile = default_profile(&capabilities);
             // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) only sets a flag of this thread.
             if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
                 return None;
             }
-            libcontainer::seccomp::initialize_seccomp(&profile).ok()?;
+            match loader {
+                Loader::Libcontainer => {
+                    libcontainer::seccomp::initialize_seccomp(&profile).ok()?;
+                }
+                // berth's own path: compiled once, loaded as BPF.
+                Loader::Compiled => {
+                    let filter = crate::filter::Filter::of(&profile).ok()??;
+                    filter.load().ok()?;
+                }
+            }
             let mut results = Vec::new();
             let mut call = |what: &'static str, f: &dyn Fn() -> i64| {
                 let ret = f();
@@ -1831,6 +1843,13 @@ mod tests {
         .flatten()
     }
 
+    /// Who loads the profile in [`probe_live`].
+    #[derive(Clone, Copy, Debug)]
+    enum Loader {
+        Libcontainer,
+        Compiled,
+    }
+
     fn outcome(results: &[(&'static str, i64, i32)], what: &str) -> (i64, i32) {
         results
             .iter()
@@ -1842,9 +1861,14 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn live_filter_without_sys_admin() {
-        let Some(r) = probe_live(docker_default_caps()) else {
-            eprintln!("cannot load a seccomp filter here; skipped");
-            return;
+        for loader in [Loader::Libcontainer, Loader::Compiled] {
+            live_filter_without_sys_admin_by(loader);
+        }
+    }
+
+    fn live_filter_without_sys_admin_by(loader: Loader) {
+        let Some(r) = probe_live(docker_default_caps(), loader) else {
+            panic!("{loader:?} could not load the default profile");
         };
         assert!(outcome(&r, "getpid").0 > 0, "{r:?}");
         assert!(outcome(&r, "clone").0 > 0, "plain clone refused: {r:?}");
@@ -1861,11 +1885,16 @@ mod tests {
     #[test]
     #[cfg(target_arch = "x86_64")]
     fn live_filter_with_sys_admin() {
+        for loader in [Loader::Libcontainer, Loader::Compiled] {
+            live_filter_with_sys_admin_by(loader);
+        }
+    }
+
+    fn live_filter_with_sys_admin_by(loader: Loader) {
         let mut capabilities = docker_default_caps();
         capabilities.push("CAP_SYS_ADMIN".to_string());
-        let Some(r) = probe_live(capabilities) else {
-            eprintln!("cannot load a seccomp filter here; skipped");
-            return;
+        let Some(r) = probe_live(capabilities, loader) else {
+            panic!("{loader:?} could not load the profile");
         };
         assert!(outcome(&r, "clone").0 > 0, "{r:?}");
         assert_eq!(outcome(&r, "unshare0"), (0, 0), "{r:?}");

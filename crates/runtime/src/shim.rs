@@ -621,6 +621,20 @@ pub fn run(args: ShimArgs) -> i32 {
         None
     };
     let console_sock = console.as_ref().map(|(_, p)| p.clone());
+    let filter = match crate::filter::Filter::read(&args.bundle) {
+        Ok(f) => f,
+        Err(e) => {
+            send(
+                &mut report,
+                &StartReport {
+                    pid: None,
+                    error: Some(format!("seccomp filter: {e}")),
+                    exit_code: None,
+                },
+            );
+            return 1;
+        }
+    };
     let built = libcontainer::container::builder::ContainerBuilder::new(
         args.id.clone(),
         libcontainer::syscall::syscall::SyscallType::Linux,
@@ -631,6 +645,7 @@ pub fn run(args: ShimArgs) -> i32 {
             .with_stdout(out_w)
             .with_stderr(err_w)
             .with_console_socket(console_sock)
+            .with_executor(crate::filter::FilterExecutor(filter))
     })
     .and_then(|b| {
         b.as_init(&args.bundle)

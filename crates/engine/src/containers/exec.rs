@@ -259,10 +259,12 @@ impl Engine {
             o.remove("oomScoreAdj");
             o.remove("consoleSize");
         }
+        let filter = berth_runtime::filter::path(&bundle);
         let v = json!({
             "pid": rec.state.pid,
             "process": process,
             "seccomp": spec["linux"]["seccomp"],
+            "filter": filter.exists().then_some(filter),
         });
         serde_json::from_value(v)
             .map_err(|e| EngineError::internal(format!("building the exec process: {e}")))

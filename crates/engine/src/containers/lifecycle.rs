@@ -228,11 +228,14 @@ impl Engine {
         self.save_container(rec).map_err(plain)?;
         self.write_etc_files(rec).map_err(plain)?;
         let spec = self.runtime_spec(rec, &rootfs).map_err(plain)?;
-        let oci = berth_runtime::spec::build(&spec);
+        let mut oci = berth_runtime::spec::build(&spec);
         berth_runtime::spec::validate(&oci).map_err(|e| plain(EngineError::internal(e)))?;
         std::fs::create_dir_all(&dirs.bundle)
             .map_err(io_context(format!("creating {}", dirs.bundle.display())))
             .map_err(plain)?;
+        // The seccomp profile goes to the bundle compiled (once per profile).
+        berth_runtime::filter::prepare(&dirs.bundle, &mut oci)
+            .map_err(|e| plain(EngineError::internal(e)))?;
         let _ = std::fs::remove_file(dirs.bundle.join("exit.json"));
         let _ = std::fs::remove_file(shim::socket_path(&dirs.bundle));
         let cfg_path = dirs.bundle.join("config.json");
