@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 if [ -z "${BERTH:-}" ]; then
-  cargo build --release -q -p berth
+  scripts/build-release.sh -q
   BERTH=$PWD/target/release/berth
 fi
 work=$(mktemp -d /var/tmp/berth-bbench.XXXXXX)

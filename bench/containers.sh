@@ -37,7 +37,7 @@ sleep 1
 b_idle=$(rss_kb "$bpid")
 read -r b_run b_cs b_stop b_conc < <(bench_engine "${B[@]}")
 b_rss=$(rss_kb "$bpid")
-shims=$(pgrep -f "exe shim --id" || true)
+shims=$(pgrep -f "berth-shim --id" || true)
 b_shim_rss=$(for p in $shims; do rss_kb "$p"; done | median)
 b_shim_pss=$(for p in $shims; do pss_kb "$p"; done | median)
 

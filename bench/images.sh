@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-5}
 SIZE_MB=${SIZE_MB:-200}
-cargo build --release -q -p berth
+scripts/build-release.sh -q
 BERTH=$PWD/target/release/berth
 work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 pids=()

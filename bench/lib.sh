@@ -3,7 +3,7 @@
 # on exit; medians and timers. Source it: `. bench/lib.sh`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-cargo build --release -q -p berth
+scripts/build-release.sh -q
 BERTH=$PWD/target/release/berth
 work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 pids=()

@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release --locked -p berth
+scripts/build-release.sh --locked
 install -m 0755 target/release/berth /usr/local/bin/berth
+# The per-container monitor, found beside berth.
+install -m 0755 target/release/berth-shim /usr/local/bin/berth-shim
 ln -sf berth /usr/local/bin/berthd
 if ! berth version >/dev/null 2>&1; then
   mkdir -p /var/log

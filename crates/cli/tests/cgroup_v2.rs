@@ -45,7 +45,7 @@ fn sh(cmd: &str, dir: &Path) {
     assert!(st.success(), "{cmd} failed");
 }
 
-/// The machine's initramfs: busybox, berth (without debug info) and the
+/// The machine's initramfs: busybox, berth and berth-shim (without debug info) and the
 /// libraries it links, the overlay module, the busybox image and the
 /// scripts.
 fn initramfs(work: &Path, module: &Path) -> PathBuf {
@@ -54,13 +54,17 @@ fn initramfs(work: &Path, module: &Path) -> PathBuf {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static");
-    let berth = root.join("bin/berth");
-    let st = Command::new("objcopy")
-        .args(["--strip-debug", common::berth_bin()])
-        .arg(&berth)
-        .status()
-        .expect("objcopy (binutils)");
-    assert!(st.success(), "objcopy failed");
+    for (bin, name) in [
+        (common::berth_bin(), "berth"),
+        (common::shim_bin(), "berth-shim"),
+    ] {
+        let st = Command::new("objcopy")
+            .args(["--strip-debug", bin])
+            .arg(root.join("bin").join(name))
+            .status()
+            .expect("objcopy (binutils)");
+        assert!(st.success(), "objcopy {bin} failed");
+    }
     // Shared libraries, at the paths the loader looks for them.
     let ldd = Command::new("ldd")
         .arg(common::berth_bin())

@@ -1262,3 +1262,120 @@ fn ps_filters_and_formats() {
     assert!(err.contains("invalid filter 'colour'"), "{err}");
     ok(&d.berth(&["rm", "-f", "psa", "psb", "psc", "psd"]));
 }
+
+/// The program watching container `name`: the parent of its init.
+fn monitor_of(d: &Daemon, name: &str) -> (u32, std::path::PathBuf) {
+    let pid = inspect(d, name, "{{.State.Pid}}");
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("init's stat");
+    // Fields after the command's closing parenthesis: state, ppid, ...
+    let after = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let ppid: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+    let exe = std::fs::read_link(format!("/proc/{ppid}/exe")).expect("monitor's exe");
+    (ppid, exe)
+}
+
+fn cgroup_dirs(id: &str) -> Vec<String> {
+    std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("berth").join(id))
+        .filter(|p| p.is_dir())
+        .map(|p| p.display().to_string())
+        .collect()
+}
+
+#[test]
+fn each_container_is_watched_by_the_small_shim() {
+    let d = setup();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "watched",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; trap 'exit 7' TERM; while true; do sleep 0.1; done",
+    ]));
+    let id = inspect(&d, "watched", "{{.Id}}");
+    let (_, exe) = monitor_of(&d, "watched");
+    assert_eq!(
+        exe,
+        std::fs::canonicalize(shim_bin()).unwrap(),
+        "the container's parent is berth-shim, not the berth binary"
+    );
+    assert!(wait_for(
+        || text(&d.berth(&["logs", "watched"]).stdout) == "out\n",
+        10
+    ));
+    assert_eq!(text(&d.berth(&["logs", "watched"]).stderr), "err\n");
+    assert_eq!(ok(&d.berth(&["exec", "watched", "echo", "in"])), "in\n");
+    assert!(
+        !cgroup_dirs(&id).is_empty(),
+        "a running container has its cgroup"
+    );
+    ok(&d.berth(&["stop", "watched"]));
+    assert_eq!(inspect(&d, "watched", "{{.State.ExitCode}}"), "7");
+    // Its cgroup and libcontainer's state go with it.
+    assert!(cgroup_dirs(&id).is_empty(), "{:?}", cgroup_dirs(&id));
+    assert!(!d.exec_root().join("runtime").join(&id).exists());
+    // It starts again under a new monitor.
+    ok(&d.berth(&["start", "watched"]));
+    assert!(wait_for(
+        || inspect(&d, "watched", "{{.State.Running}}") == "true",
+        10
+    ));
+    ok(&d.berth(&["rm", "-f", "watched"]));
+
+    // What a --pid host container leaves behind is ended with it.
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "--pid",
+        "host",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 1000 & echo $!",
+    ]));
+    let orphan = out.trim().to_string();
+    assert!(orphan.parse::<u32>().is_ok(), "{out}");
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{orphan}/stat"))
+            .map(|s| !s.contains("sleep") || s.contains(") Z "))
+            .unwrap_or(true)
+    };
+    assert!(
+        wait_for(gone, 10),
+        "the container's orphan {orphan} lives on"
+    );
+}
+
+#[test]
+fn without_berth_shim_the_shim_monitors_in_place() {
+    // berth installed alone: a hard link in a directory without berth-shim.
+    let bin = std::path::Path::new(berth_bin());
+    let dir = tempfile::tempdir_in(bin.parent().unwrap()).unwrap();
+    let alone = dir.path().join("berth");
+    std::fs::hard_link(bin, &alone).unwrap();
+    let mut d = Daemon::unstarted(&[]);
+    d.program = alone.clone();
+    d.spawn().expect("daemon from a lone berth");
+    d.import_busybox("busybox:latest", &[r#"CMD ["sh"]"#]);
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "lone",
+        "busybox",
+        "sh",
+        "-c",
+        "echo hi; sleep 1000",
+    ]));
+    let (_, exe) = monitor_of(&d, "lone");
+    assert_eq!(exe, alone, "monitored by berth itself");
+    assert!(wait_for(|| ok(&d.berth(&["logs", "lone"])) == "hi\n", 10));
+    let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 5"]);
+    assert_eq!(out.status.code(), Some(5));
+    ok(&d.berth(&["rm", "-f", "lone"]));
+}

@@ -452,20 +452,7 @@ fn open_terminal(sock: RawFd) -> nix::Result<()> {
     Ok(())
 }
 
-/// Sets a terminal's window size (`TIOCSWINSZ`) through its master.
-pub fn resize_terminal(master: RawFd, height: u16, width: u16) -> std::io::Result<()> {
-    let ws = libc::winsize {
-        ws_row: height,
-        ws_col: width,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize we own.
-    if unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) } < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    Ok(())
-}
+pub use berth_shim::resize_terminal;
 
 /// The daemon's side of the control socket: messages, one JSON line each,
 /// with the descriptor one may carry.

@@ -281,7 +281,8 @@ pub fn prepare(bundle: &Path, spec: &mut Value) -> Result<(), String> {
     let nnp = spec.pointer("/process/noNewPrivileges") == Some(&Value::Bool(true));
     if let Some(caps) = spec.pointer_mut("/process/capabilities") {
         let held = |set: &str| names(&caps[set]).any(|c| c == SYS_ADMIN);
-        if !nnp && !(held("effective") && held("permitted")) {
+        let holds_it = held("effective") && held("permitted");
+        if !nnp && !holds_it {
             for set in ["effective", "permitted"] {
                 if !names(&caps[set]).any(|c| c == SYS_ADMIN) {
                     let mut list: Vec<Value> = caps[set].as_array().cloned().unwrap_or_default();

@@ -1,10 +1,11 @@
 //! The container runtime: turns a container's configuration into an OCI
-//! runtime spec, and runs it from `berth shim`, one small single-threaded
-//! process per container that owns the container's stdio, logs and exit
-//! status (so containers outlive daemon restarts). The kernel work
-//! (namespaces, pivot_root, cgroups, capabilities, seccomp) is done by
-//! youki's libcontainer, which forks and therefore never runs inside the
-//! multi-threaded daemon.
+//! runtime spec, and creates it from `berth shim`, one process per
+//! container that then becomes `berth-shim`, the small monitor that owns the
+//! container's stdio, logs and exit status (so containers outlive daemon
+//! restarts). The kernel work (namespaces, pivot_root, cgroups,
+//! capabilities) is done by youki's libcontainer, which forks and therefore
+//! never runs inside the multi-threaded daemon; seccomp profiles are
+//! compiled once ([`filter`]).
 
 pub mod cgroups;
 pub mod exec;

@@ -1,34 +1,26 @@
-//! `berth shim`: one per container. It starts the container through
-//! libcontainer (which forks, so this process stays single-threaded until the
-//! container runs), then owns everything the container leaves behind: its
-//! stdout/stderr (written to the json-file log and to attached clients), its
-//! stdin, and its exit status (`exit.json`, written then renamed). It serves
-//! the daemon on its socket (see [`socket_path`]), so a restarted daemon
-//! reconnects to running containers.
+//! `berth shim`: one per container, the part that needs libcontainer. It
+//! creates the container (libcontainer forks, so this process stays
+//! single-threaded), binds the container's socket, then execs `berth-shim`
+//! (the small monitor of the berth-shim crate, installed beside `berth`),
+//! which the container's init stays a child of. Without that program the
+//! monitor runs in this process instead.
 //!
-//! The container is created first (its init waits), the socket opens, and
-//! only `{"op":"start"}` lets it run: the daemon attaches clients in between,
-//! so not a byte of output is lost.
-//!
-//! Protocol on the socket: the client sends one JSON line, then
-//! - `{"op":"start"}`: `{"ok":true}` once the process runs, or `{"error":…}`;
-//! - `{"op":"wait"}`: one JSON line back when the container has exited;
-//! - `{"op":"kill","signal":N}`: `{"ok":true}` or `{"error":…}`;
-//! - `{"op":"state"}`: `{"pid":N,"running":bool}`;
-//! - `{"op":"attach","stdin":b,"stdout":b,"stderr":b}`: the output streams
-//!   follow in Docker's multiplexed framing (8-byte header); bytes the client
-//!   sends go to the container's stdin, and its half-close closes stdin.
+//! The container is created first (its init waits), and only the daemon's
+//! `{"op":"start"}` lets it run: the daemon attaches clients in between, so
+//! not a byte of output is lost. The protocol is the berth-shim crate's.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+pub use berth_shim::monitor::{Monitor, Output};
+pub use berth_shim::{connect, read_exit, socket_path, ExitStatus, StartReport};
+use berth_shim::{console_path, monitor::JsonLog, now};
+use serde_json::Value;
 
 /// Arguments of `berth shim`.
 #[derive(Debug, Clone)]
@@ -53,195 +45,12 @@ pub struct ShimArgs {
     pub tty: bool,
 }
 
-/// How a container ended (`exit.json`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ExitStatus {
-    /// Exit code (128+signal when killed).
-    pub exit_code: i32,
-    /// The cgroup's OOM killer fired.
-    pub oom_killed: bool,
-    /// When, RFC 3339.
-    pub finished_at: String,
-}
-
-/// What the shim reports on its stdout once the container runs (or fails).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StartReport {
-    /// PID of the container's init process, on the host.
-    pub pid: Option<i32>,
-    /// Why it could not start.
-    pub error: Option<String>,
-    /// Exit code Docker gives this failure (127 not found, 126 not executable).
-    pub exit_code: Option<i32>,
-}
-
-/// Reads `exit.json` from a bundle, if the container has ended.
-pub fn read_exit(bundle: &Path) -> Option<ExitStatus> {
-    let b = fs::read(bundle.join("exit.json")).ok()?;
-    serde_json::from_slice(&b).ok()
-}
-
-/// The shim's socket path in a bundle.
-/// Unix socket paths are limited to 107 bytes, so the socket lives in a
-/// short directory beside the bundles (`<exec-root>/s/<16 hex>.sock`), not in
-/// the bundle itself.
-pub fn socket_path(bundle: &Path) -> PathBuf {
-    let name: String = bundle
-        .file_name()
-        .map(|n| n.to_string_lossy().chars().take(16).collect())
-        .unwrap_or_default();
-    let base = bundle.parent().and_then(|p| p.parent()).unwrap_or(bundle);
-    base.join("s").join(format!("{name}.sock"))
-}
-
-/// Where libcontainer hands a TTY container's terminal to its shim.
-fn console_path(bundle: &Path) -> PathBuf {
-    socket_path(bundle).with_extension("tty")
-}
-
-fn now() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
-}
-
 struct ShimLog(Option<File>);
 
 impl ShimLog {
     fn say(&mut self, msg: &str) {
         if let Some(f) = self.0.as_mut() {
             let _ = writeln!(f, "{} {msg}", now());
-        }
-    }
-}
-
-/// The json-file log writer, with rotation.
-struct JsonLog {
-    path: PathBuf,
-    file: Option<File>,
-    size: u64,
-    max_size: Option<u64>,
-    max_files: u32,
-}
-
-impl JsonLog {
-    fn open(path: &Path, max_size: Option<u64>, max_files: u32) -> std::io::Result<JsonLog> {
-        // No path: the `none` log driver, nothing is kept.
-        if path.as_os_str().is_empty() {
-            return Ok(JsonLog {
-                path: PathBuf::new(),
-                file: None,
-                size: 0,
-                max_size: None,
-                max_files: 1,
-            });
-        }
-        if let Some(d) = path.parent() {
-            fs::create_dir_all(d)?;
-        }
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(JsonLog {
-            path: path.to_path_buf(),
-            file: Some(file),
-            size,
-            max_size,
-            max_files: max_files.max(1),
-        })
-    }
-
-    fn write(&mut self, stream: &str, line: &[u8]) {
-        let entry = json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": now()});
-        let mut bytes = serde_json::to_vec(&entry).unwrap_or_default();
-        bytes.push(b'\n');
-        if let Some(max) = self.max_size {
-            if self.size > 0 && self.size + bytes.len() as u64 > max {
-                self.rotate();
-            }
-        }
-        if let Some(f) = self.file.as_mut() {
-            if f.write_all(&bytes).is_ok() {
-                self.size += bytes.len() as u64;
-            }
-        }
-    }
-
-    fn rotate(&mut self) {
-        self.file = None;
-        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
-        if self.max_files <= 1 {
-            let _ = fs::remove_file(&self.path);
-        } else {
-            let _ = fs::remove_file(name(self.max_files - 1));
-            for i in (1..self.max_files - 1).rev() {
-                let _ = fs::rename(name(i), name(i + 1));
-            }
-            let _ = fs::rename(&self.path, name(1));
-        }
-        self.file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)
-            .ok();
-        self.size = 0;
-    }
-}
-
-/// Shared state between the shim's threads.
-struct Shared {
-    log: Mutex<JsonLog>,
-    clients: Mutex<Vec<(UnixStream, bool, bool)>>,
-    exit: Mutex<Option<ExitStatus>>,
-    exited: Condvar,
-    stdin: Mutex<Option<File>>,
-    pid: i32,
-    start_tx: Mutex<Option<StartSender>>,
-    /// The terminal's master, for resizes.
-    master: Option<OwnedFd>,
-}
-
-type StartSender = std::sync::mpsc::Sender<std::sync::mpsc::Sender<Result<(), String>>>;
-
-fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + data.len());
-    out.extend_from_slice(&[stream, 0, 0, 0]);
-    out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-/// Copies a terminal's output to attached clients as it comes (a prompt
-/// has no newline) and into the log a line at a time.
-fn pump_tty(shared: Arc<Shared>, mut master: File) {
-    let mut buf = vec![0u8; 32 << 10];
-    let mut line: Vec<u8> = Vec::new();
-    loop {
-        // EIO once the last process holding the terminal has gone.
-        let n = match master.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let data = &buf[..n];
-        if let Ok(mut clients) = shared.clients.lock() {
-            clients.retain_mut(|(c, out, _)| !*out || c.write_all(data).is_ok());
-        }
-        line.extend_from_slice(data);
-        let mut start = 0;
-        while let Some(pos) = line[start..].iter().position(|b| *b == b'\n') {
-            if let Ok(mut l) = shared.log.lock() {
-                l.write("stdout", &line[start..start + pos + 1]);
-            }
-            start += pos + 1;
-        }
-        line.drain(..start);
-        if line.len() >= 16 << 10 {
-            if let Ok(mut l) = shared.log.lock() {
-                l.write("stdout", &line);
-            }
-            line.clear();
-        }
-    }
-    if !line.is_empty() {
-        if let Ok(mut l) = shared.log.lock() {
-            l.write("stdout", &line);
         }
     }
 }
@@ -285,156 +94,6 @@ fn receive_console(listener: &UnixListener) -> std::io::Result<OwnedFd> {
     Err(std::io::Error::other("no terminal in the console message"))
 }
 
-/// Copies one output pipe into the log and to attached clients, a line at a
-/// time for the log (as Docker's json-file does).
-fn pump(shared: Arc<Shared>, pipe: File, stream: &'static str) {
-    let id: u8 = if stream == "stdout" { 1 } else { 2 };
-    let mut r = BufReader::with_capacity(64 << 10, pipe);
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        // Lines longer than 16 KiB are split, as Docker does.
-        let n = match (&mut r).take(16 << 10).read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        let data = &line[..n];
-        if let Ok(mut l) = shared.log.lock() {
-            l.write(stream, data);
-        }
-        if let Ok(mut clients) = shared.clients.lock() {
-            let f = frame(id, data);
-            clients.retain_mut(|(c, out, err)| {
-                let wanted = if id == 1 { *out } else { *err };
-                !wanted || c.write_all(&f).is_ok()
-            });
-        }
-    }
-}
-
-fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
-    let mut reader = match conn.try_clone() {
-        Ok(c) => BufReader::new(c),
-        Err(_) => return,
-    };
-    let mut req = String::new();
-    if reader.read_line(&mut req).is_err() {
-        return;
-    }
-    let req: Value = serde_json::from_str(req.trim()).unwrap_or(Value::Null);
-    match req["op"].as_str().unwrap_or("") {
-        "start" => {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let sent = shared
-                .start_tx
-                .lock()
-                .ok()
-                .and_then(|mut g| g.take())
-                .map(|s| s.send(tx).is_ok())
-                .unwrap_or(false);
-            let reply = if !sent {
-                json!({"error": "the container was already started"})
-            } else {
-                match rx.recv() {
-                    Ok(Ok(())) => json!({"ok": true}),
-                    Ok(Err(e)) => json!({"error": e}),
-                    Err(_) => json!({"error": "the shim stopped"}),
-                }
-            };
-            let _ = writeln!(conn, "{reply}");
-        }
-        "wait" => {
-            let mut guard = match shared.exit.lock() {
-                Ok(g) => g,
-                Err(_) => return,
-            };
-            while guard.is_none() {
-                guard = match shared.exited.wait(guard) {
-                    Ok(g) => g,
-                    Err(_) => return,
-                };
-            }
-            let status = guard.clone().unwrap_or_default();
-            drop(guard);
-            let _ = writeln!(
-                conn,
-                "{}",
-                serde_json::to_string(&status).unwrap_or_default()
-            );
-        }
-        "kill" => {
-            let sig = req["signal"].as_i64().unwrap_or(15) as i32;
-            let r = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(shared.pid),
-                nix::sys::signal::Signal::try_from(sig).ok(),
-            );
-            let reply = match r {
-                Ok(()) => json!({"ok": true}),
-                Err(e) => json!({"error": e.to_string()}),
-            };
-            let _ = writeln!(conn, "{reply}");
-        }
-        "resize" => {
-            let h = req["h"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
-            let w = req["w"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
-            let reply = match shared.master.as_ref() {
-                Some(m) => match crate::exec::resize_terminal(m.as_raw_fd(), h, w) {
-                    Ok(()) => json!({"ok": true}),
-                    Err(e) => json!({"error": e.to_string()}),
-                },
-                None => json!({"ok": true}),
-            };
-            let _ = writeln!(conn, "{reply}");
-        }
-        "state" => {
-            let running = shared.exit.lock().map(|g| g.is_none()).unwrap_or(false);
-            let _ = writeln!(conn, "{}", json!({"pid": shared.pid, "running": running}));
-        }
-        "attach" => {
-            let want_out = req["stdout"].as_bool().unwrap_or(true);
-            let want_err = req["stderr"].as_bool().unwrap_or(true);
-            let want_in = req["stdin"].as_bool().unwrap_or(false);
-            if want_out || want_err {
-                if let (Ok(c), Ok(mut clients)) = (conn.try_clone(), shared.clients.lock()) {
-                    clients.push((c, want_out, want_err));
-                }
-            }
-            if writeln!(conn, "{}", json!({"ok": true})).is_err() {
-                return;
-            }
-            if want_in {
-                let mut buf = [0u8; 32 << 10];
-                loop {
-                    let n = match reader.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let ok = match shared.stdin.lock() {
-                        Ok(mut s) => match s.as_mut() {
-                            Some(f) => f.write_all(&buf[..n]).is_ok(),
-                            None => false,
-                        },
-                        Err(_) => false,
-                    };
-                    if !ok {
-                        break;
-                    }
-                }
-                // A terminal's stdin stays open (as Docker's): a detached
-                // shell waits for the next attach.
-                if stdin_once && shared.master.is_none() {
-                    if let Ok(mut s) = shared.stdin.lock() {
-                        *s = None;
-                    }
-                }
-            }
-        }
-        _ => {
-            let _ = writeln!(conn, "{}", json!({"error": "unknown request"}));
-        }
-    }
-}
-
 fn pipe() -> std::io::Result<(File, OwnedFd)> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(std::io::Error::from)?;
     Ok((File::from(r), w))
@@ -458,30 +117,6 @@ fn start_error(msg: &str) -> (String, i32) {
         }
     }
     (format!("failed to create task for container: {msg}"), 128)
-}
-
-/// Reads the OOM-kill counter of the container's memory cgroup (v1 and v2).
-fn oom_kills(cgroup_path: &str) -> u64 {
-    let rel = cgroup_path.trim_start_matches('/');
-    let candidates = [
-        (
-            format!("/sys/fs/cgroup/memory/{rel}/memory.oom_control"),
-            "oom_kill ",
-        ),
-        (format!("/sys/fs/cgroup/{rel}/memory.events"), "oom_kill "),
-    ];
-    for (p, key) in candidates {
-        if let Ok(s) = fs::read_to_string(&p) {
-            if let Some(n) = s
-                .lines()
-                .find_map(|l| l.strip_prefix(key))
-                .and_then(|v| v.trim().parse().ok())
-            {
-                return n;
-            }
-        }
-    }
-    0
 }
 
 /// Runs the shim; returns the process exit code. The process forks first:
@@ -541,8 +176,9 @@ pub fn run(args: ShimArgs) -> i32 {
         .as_str()
         .unwrap_or("")
         .to_string();
-    let log = match JsonLog::open(&args.log_path, args.log_max_size, args.log_max_files) {
-        Ok(l) => l,
+    // Checked here, before anything is created; the monitor reopens it.
+    match JsonLog::open(&args.log_path, args.log_max_size, args.log_max_files) {
+        Ok(_) => {}
         Err(e) => {
             send(
                 &mut report,
@@ -729,151 +365,73 @@ pub fn run(args: ShimArgs) -> i32 {
         None => None,
     };
     // With a terminal, stdin goes to its master and output comes from it.
-    let mut stdin_writer = stdin_writer;
-    let mut tty_out = None;
-    if let Some(m) = master.as_ref() {
-        let dup = |m: &OwnedFd| m.try_clone().ok().map(File::from);
-        if stdin_writer.is_some() {
-            stdin_writer = dup(m);
-        }
-        tty_out = dup(m);
-    }
-    let (start_tx, start_rx) = std::sync::mpsc::channel();
-    let shared = Arc::new(Shared {
-        log: Mutex::new(log),
-        clients: Mutex::new(Vec::new()),
-        exit: Mutex::new(None),
-        exited: Condvar::new(),
-        stdin: Mutex::new(stdin_writer),
-        pid,
-        start_tx: Mutex::new(Some(start_tx)),
-        master,
-    });
-    // From here on, threads are safe: libcontainer is done forking.
-    let pumps: Vec<_> = match tty_out {
+    let fd = |f: File| f.into_raw_fd();
+    let (output, stdin) = match master {
         Some(m) => {
+            let stdin = stdin_writer
+                .is_some()
+                .then(|| m.try_clone().ok().map(|d| d.into_raw_fd()))
+                .flatten();
             drop((out_r, err_r));
-            let s = shared.clone();
-            vec![std::thread::spawn(move || pump_tty(s, m))]
+            (
+                Output::Terminal {
+                    master: m.into_raw_fd(),
+                },
+                stdin,
+            )
         }
-        None => [(out_r, "stdout"), (err_r, "stderr")]
-            .into_iter()
-            .map(|(p, name)| {
-                let s = shared.clone();
-                std::thread::spawn(move || pump(s, p, name))
-            })
-            .collect(),
+        None => (
+            Output::Pipes {
+                stdout: fd(out_r),
+                stderr: fd(err_r),
+            },
+            stdin_writer.map(fd),
+        ),
     };
-    {
-        let s = shared.clone();
-        let once = args.stdin_once;
-        std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
-                let s = s.clone();
-                std::thread::spawn(move || serve_client(s, conn, once));
-            }
-        });
-    }
-    send(
-        &mut report,
-        &StartReport {
-            pid: Some(pid),
-            error: None,
-            exit_code: None,
-        },
-    );
-    drop(report);
-    slog.say(&format!("container {} created, pid {pid}", args.id));
-    // Wait for the daemon's go (bounded: a daemon that died meanwhile must
-    // not leave a created container behind forever).
-    let reply: std::result::Result<std::sync::mpsc::Sender<Result<(), String>>, _> =
-        start_rx.recv_timeout(Duration::from_secs(120));
-    match reply {
-        Ok(reply) => match container.start() {
-            Ok(()) => {
-                let _ = reply.send(Ok(()));
-                slog.say("started");
-            }
-            Err(e) => {
-                let (msg, _) = start_error(&format!("{e:?}"));
-                let _ = reply.send(Err(msg));
-                let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
-            }
-        },
-        Err(_) => {
-            slog.say("never told to start: giving up");
-            let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
-        }
-    }
-
-    // What creating the container allocated is not needed any more: give it
-    // back, so a long-running shim stays small.
-    // SAFETY: malloc_trim only releases free heap memory.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    // Reap: the init's status is the container's; others are orphans.
-    let code = loop {
-        match nix::sys::wait::waitpid(None, None) {
-            Ok(nix::sys::wait::WaitStatus::Exited(p, c)) if p.as_raw() == pid => break c,
-            Ok(nix::sys::wait::WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => {
-                break 128 + sig as i32
-            }
-            Ok(_) => continue,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => {
-                slog.say(&format!("waitpid: {e}"));
-                break 255;
-            }
-        }
+    let monitor = Monitor {
+        id: args.id.clone(),
+        bundle: args.bundle.clone(),
+        state_dir: args.state_root.join(&args.id),
+        cgroup_path,
+        pid,
+        log_path: args.log_path.clone(),
+        log_max_size: args.log_max_size,
+        log_max_files: args.log_max_files,
+        stdin_once: args.stdin_once,
+        report: report.into_raw_fd(),
+        listener: listener.into_raw_fd(),
+        output,
+        stdin,
     };
-    // Let the output drain (bounded: a process outside the PID namespace may
-    // hold the pipes open).
-    for p in pumps {
-        let deadline = std::time::Instant::now() + Duration::from_secs(2);
-        while !p.is_finished() && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    let status = ExitStatus {
-        exit_code: code,
-        oom_killed: oom_kills(&cgroup_path) > 0,
-        finished_at: now(),
-    };
-    let tmp = args.bundle.join("exit.json.tmp");
-    if fs::write(&tmp, serde_json::to_vec(&status).unwrap_or_default())
-        .and_then(|_| fs::rename(&tmp, args.bundle.join("exit.json")))
-        .is_err()
-    {
-        slog.say("cannot write exit.json");
-    }
-    if let Err(e) = container.delete(true) {
-        slog.say(&format!("delete: {e:?}"));
-    }
-    // Take the socket's name away before anyone learns of the exit: once
-    // they do, a new shim for the same container may bind that name, and
-    // removing it later would cut the new shim off.
-    let _ = fs::remove_file(&sock_path);
-    if let Ok(mut g) = shared.exit.lock() {
-        *g = Some(status);
-    }
-    shared.exited.notify_all();
-    // Close attached streams so clients see the end.
-    if let Ok(mut clients) = shared.clients.lock() {
-        for (c, _, _) in clients.drain(..) {
-            let _ = c.shutdown(std::net::Shutdown::Both);
-        }
-    }
-    // Give waiters a moment to read the status, then go.
-    std::thread::sleep(Duration::from_millis(50));
-    slog.say(&format!("container {} exited with {code}", args.id));
-    0
+    // libcontainer's handle is not needed any more: the monitor starts,
+    // reaps and deletes the container itself.
+    drop(container);
+    hand_over(monitor, &mut slog)
 }
 
-/// Connects to a shim and sends one request; returns the connection for
-/// reading the reply (or the attached streams).
-pub fn connect(bundle: &Path, request: &Value) -> std::io::Result<UnixStream> {
-    let mut s = UnixStream::connect(socket_path(bundle))?;
-    writeln!(s, "{request}")?;
-    Ok(s)
+/// `berth-shim` beside this program's own binary.
+fn monitor_program() -> Option<PathBuf> {
+    let exe = fs::read_link("/proc/self/exe").ok()?;
+    let p = exe.parent()?.join("berth-shim");
+    p.is_file().then_some(p)
+}
+
+/// Execs `berth-shim` with the monitor's descriptors (children survive
+/// `execve`, and so does the subreaper flag); runs the monitor here when
+/// that program is missing or cannot run.
+fn hand_over(monitor: Monitor, slog: &mut ShimLog) -> i32 {
+    if let Some(program) = monitor_program() {
+        for fd in monitor.fds() {
+            // SAFETY: clearing FD_CLOEXEC on descriptors this process owns.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        }
+        let err = std::process::Command::new(&program)
+            .args(monitor.to_args())
+            .exec();
+        slog.say(&format!(
+            "cannot run {}: {err}; monitoring in this process",
+            program.display()
+        ));
+    }
+    monitor.run()
 }

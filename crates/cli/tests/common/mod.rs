@@ -13,6 +13,11 @@ pub fn berth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth")
 }
 
+/// The per-container monitor program, installed beside `berth`.
+pub fn shim_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth-shim")
+}
+
 /// A running daemon and its private directories.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
@@ -20,6 +25,8 @@ pub struct Daemon {
     pub extra: Vec<String>,
     /// Extra environment of the daemon process (e.g. `SSL_CERT_FILE`).
     pub env: Vec<(String, String)>,
+    /// The daemon's program (the `berth` under test unless a test moves it).
+    pub program: PathBuf,
     child: Option<Child>,
     /// Prefix of its network devices and nftables table.
     pub net_prefix: String,
@@ -56,6 +63,7 @@ impl Daemon {
             sock,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
+            program: PathBuf::from(berth_bin()),
             child: None,
             net_prefix: format!("t{:03x}{:02x}", pid % 0xfff, n % 0xff),
             net_octet: 200 + (pid.wrapping_mul(7).wrapping_add(n) % 56) as u8,
@@ -116,7 +124,7 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .map_err(|e| e.to_string())?;
-        let child = Command::new(berth_bin())
+        let child = Command::new(&self.program)
             .args(self.args())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().map_err(|e| e.to_string())?)

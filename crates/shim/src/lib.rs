@@ -1,0 +1,125 @@
+//! berth's per-container monitor and the protocol the daemon speaks to it.
+//!
+//! `berth shim` (in the big `berth` binary) creates a container through
+//! libcontainer and then execs `berth-shim`, this crate's small binary, which
+//! stays for the container's whole life: it owns the container's stdio
+//! (written to the json-file log and to attached clients), its stdin and its
+//! exit status (`exit.json`, written then renamed), reaps it and removes its
+//! cgroup and runtime state when it ends. It serves the daemon on a socket
+//! ([`socket_path`]), so a restarted daemon reconnects to running containers.
+//! Keeping it a separate, small program keeps each container's overhead
+//! small: libcontainer, tokio and the rest of the daemon are not mapped.
+//!
+//! Protocol on the socket: the client sends one JSON line, then
+//! - `{"op":"start"}`: `{"ok":true}` once the process runs, or `{"error":…}`;
+//! - `{"op":"wait"}`: one JSON line ([`ExitStatus`]) when the container has exited;
+//! - `{"op":"kill","signal":N}`: `{"ok":true}` or `{"error":…}`;
+//! - `{"op":"resize","h":N,"w":N}`: resizes the terminal;
+//! - `{"op":"state"}`: `{"pid":N,"running":bool}`;
+//! - `{"op":"attach","stdin":b,"stdout":b,"stderr":b}`: `{"ok":true}`, then
+//!   the output streams in Docker's multiplexed framing (8-byte header, raw
+//!   with a terminal); bytes the client sends go to the container's stdin,
+//!   and its half-close closes stdin.
+
+pub mod monitor;
+mod time;
+
+use std::io::Write;
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub use time::now;
+
+/// How a container ended (`exit.json`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ExitStatus {
+    /// Exit code (128+signal when killed).
+    pub exit_code: i32,
+    /// The cgroup's OOM killer fired.
+    pub oom_killed: bool,
+    /// When, RFC 3339.
+    pub finished_at: String,
+}
+
+/// What the shim reports on its stdout once the container is created (or
+/// could not be).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StartReport {
+    /// PID of the container's init process, on the host.
+    pub pid: Option<i32>,
+    /// Why it could not start.
+    pub error: Option<String>,
+    /// Exit code Docker gives this failure (127 not found, 126 not executable).
+    pub exit_code: Option<i32>,
+}
+
+/// Reads `exit.json` from a bundle, if the container has ended.
+pub fn read_exit(bundle: &Path) -> Option<ExitStatus> {
+    let b = std::fs::read(bundle.join("exit.json")).ok()?;
+    serde_json::from_slice(&b).ok()
+}
+
+/// The shim's socket path in a bundle.
+/// Unix socket paths are limited to 107 bytes, so the socket lives in a
+/// short directory beside the bundles (`<exec-root>/s/<16 hex>.sock`), not in
+/// the bundle itself.
+pub fn socket_path(bundle: &Path) -> PathBuf {
+    let name: String = bundle
+        .file_name()
+        .map(|n| n.to_string_lossy().chars().take(16).collect())
+        .unwrap_or_default();
+    let base = bundle.parent().and_then(|p| p.parent()).unwrap_or(bundle);
+    base.join("s").join(format!("{name}.sock"))
+}
+
+/// Where libcontainer hands a TTY container's terminal to its shim.
+pub fn console_path(bundle: &Path) -> PathBuf {
+    socket_path(bundle).with_extension("tty")
+}
+
+/// Connects to a shim and sends one request; returns the connection for
+/// reading the reply (or the attached streams).
+pub fn connect(bundle: &Path, request: &Value) -> std::io::Result<UnixStream> {
+    let mut s = UnixStream::connect(socket_path(bundle))?;
+    writeln!(s, "{request}")?;
+    Ok(s)
+}
+
+/// Sets a terminal's window size (`TIOCSWINSZ`) through its master.
+pub fn resize_terminal(master: RawFd, height: u16, width: u16) -> std::io::Result<()> {
+    let ws = libc::winsize {
+        ws_row: height,
+        ws_col: width,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads a winsize we own for the duration of the call.
+    if unsafe { libc::ioctl(master, libc::TIOCSWINSZ, &ws) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The `berth-shim` program: takes over a created container from `berth
+/// shim` (see [`monitor::Monitor::to_args`]) and monitors it.
+pub fn main() -> i32 {
+    // One malloc arena for all threads: the monitor allocates little, and
+    // per-thread arenas would each keep pages.
+    // SAFETY: mallopt with integer arguments, before any thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+    }
+
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match monitor::Monitor::from_args(&args) {
+        Ok(m) => m.run(),
+        Err(e) => {
+            eprintln!("{e}");
+            2
+        }
+    }
+}
