@@ -101,3 +101,56 @@ fn copy_in_and_out() {
     ok(&d.berth(&["exec", "box", "test", "-f", "/tmp/after-stop"]));
     ok(&d.berth(&["rm", "-f", "box"]));
 }
+
+#[test]
+fn owners_with_and_without_archive_mode_and_no_kind_change() {
+    let d = Daemon::start();
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "own",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir -p /in/d; echo p > /in/plain; sleep 300",
+    ]));
+    let host = tempfile::tempdir().unwrap();
+    let f = host.path().join("f.txt");
+    std::fs::write(&f, "x\n").unwrap();
+    std::os::unix::fs::chown(&f, Some(1234), Some(5678)).unwrap();
+    let f = f.to_str().unwrap();
+    for (cli, run) in [("berth", true), ("docker", false)] {
+        let cp = |args: &[&str]| if run { d.berth(args) } else { d.docker(args) };
+        let owner = |p: &str| ok(&d.berth(&["exec", "own", "stat", "-c", "%u:%g", p]));
+        // Without -a the container's root owns what comes in, as Docker.
+        ok(&cp(&["cp", f, &format!("own:/in/{cli}-plain")]));
+        assert_eq!(owner(&format!("/in/{cli}-plain")), "0:0\n", "{cli}");
+        // With -a the local owner is kept.
+        ok(&cp(&["cp", "-a", f, &format!("own:/in/{cli}-archive")]));
+        assert_eq!(owner(&format!("/in/{cli}-archive")), "1234:5678\n", "{cli}");
+        // A file never replaces a directory (nor a directory a file).
+        std::fs::write(host.path().join("d"), "file\n").unwrap();
+        let out = cp(&["cp", host.path().join("d").to_str().unwrap(), "own:/in/"]);
+        assert!(!out.status.success(), "{cli}: a file over a directory");
+        assert!(
+            text(&out.stderr).contains("cannot overwrite directory"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        let dir_named_plain = host.path().join(cli).join("plain");
+        std::fs::create_dir_all(&dir_named_plain).unwrap();
+        let out = cp(&["cp", dir_named_plain.to_str().unwrap(), "own:/in/"]);
+        assert!(!out.status.success(), "{cli}: a directory over a file");
+        assert!(
+            text(&out.stderr).contains("cannot overwrite non-directory"),
+            "{cli}: {}",
+            text(&out.stderr)
+        );
+        // Nothing changed.
+        ok(&d.berth(&["exec", "own", "test", "-d", "/in/d"]));
+        ok(&d.berth(&["exec", "own", "test", "-f", "/in/plain"]));
+        std::fs::remove_file(host.path().join("d")).unwrap();
+    }
+}

@@ -577,6 +577,10 @@ fn container_network_mode_shares_hosts_resolv_and_hostname() {
         inspect(&d, "nsjoiner", "{{.Config.Hostname}}"),
         inspect(&d, "nsowner", "{{.Config.Hostname}}")
     );
+    // inspect names the target's files, as Docker's does.
+    for f in ["{{.HostsPath}}", "{{.ResolvConfPath}}", "{{.HostnamePath}}"] {
+        assert_eq!(inspect(&d, "nsjoiner", f), inspect(&d, "nsowner", f), "{f}");
+    }
     // The embedded DNS server answers in the shared namespace.
     let ip = inspect(
         &d,
@@ -611,6 +615,16 @@ fn container_network_mode_shares_hosts_resolv_and_hostname() {
             "--link",
             "nsowner:o",
             "conflicting options: container type network can't be used with links",
+        ),
+        (
+            "--hostname",
+            "mine",
+            "conflicting options: hostname and the network mode",
+        ),
+        (
+            "--expose",
+            "80",
+            "conflicting options: port exposing and the container type network mode",
         ),
     ] {
         let err = fails(&d.docker(&[

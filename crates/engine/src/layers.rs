@@ -235,7 +235,10 @@ impl LayerStore {
         allow_devices: bool,
     ) -> Result<(berth_content::BlobWriter, u64, Option<Digest>, u64)> {
         use berth_content::blobs::{HashingReader, TeeReader};
-        let opts = berth_snapshot::ApplyOptions { allow_devices };
+        let opts = berth_snapshot::ApplyOptions {
+            allow_devices,
+            ..Default::default()
+        };
         let writer = self.blobs.writer()?;
         match keep {
             KeepBlob::AsReceived => {

@@ -36,6 +36,13 @@ pub struct ApplyOptions {
     /// import`). Whiteouts (which become 0:0 character devices) are always
     /// allowed.
     pub allow_devices: bool,
+    /// Every entry is owned by this uid:gid instead of the archive's
+    /// (`docker cp` without `-a` gives the container's root the files).
+    pub owner: Option<(u32, u32)>,
+    /// Refuse ([`ApplyError::KindChange`]) an entry that would replace a
+    /// directory with a non-directory or the other way round, instead of
+    /// replacing it as a layer does (`noOverwriteDirNonDir` of `docker cp`).
+    pub no_overwrite_dir_non_dir: bool,
 }
 
 /// What [`apply_layer`] extracted.
@@ -372,7 +379,11 @@ impl Applier<'_> {
             reason: "path escapes the layer root".into(),
         })?;
         let name = String::from_utf8_lossy(&names::join(&comps)).into_owned();
-        let meta = read_meta(entry, &name)?;
+        let mut meta = read_meta(entry, &name)?;
+        if let Some((uid, gid)) = self.opts.owner {
+            meta.uid = Uid::from_raw(uid);
+            meta.gid = Gid::from_raw(gid);
+        }
 
         let Some((base, parent_comps)) = comps.split_last() else {
             // The root itself: only a directory entry means anything.
@@ -395,6 +406,19 @@ impl Applier<'_> {
 
         if let Some(orig) = base.strip_prefix(WH_PREFIX) {
             return self.whiteout(parent, orig, &meta, &name);
+        }
+        if self.opts.no_overwrite_dir_non_dir {
+            if let Ok(st) = rfs::statat(parent, base, AtFlags::SYMLINK_NOFOLLOW) {
+                let was_dir = FileType::from_raw_mode(st.st_mode) == FileType::Directory;
+                if was_dir != (kind == Kind::Dir) {
+                    let what = |dir: bool| if dir { "directory" } else { "non-directory" };
+                    return Err(ApplyError::KindChange {
+                        name,
+                        existing: what(was_dir),
+                        new: what(!was_dir),
+                    });
+                }
+            }
         }
 
         match kind {
@@ -784,7 +808,14 @@ mod tests {
     }
 
     fn apply(e: &Env, tar: &[u8], allow_devices: bool) -> Result<ApplyStats, ApplyError> {
-        apply_layer(tar, &e.dest, &ApplyOptions { allow_devices })
+        apply_layer(
+            tar,
+            &e.dest,
+            &ApplyOptions {
+                allow_devices,
+                ..Default::default()
+            },
+        )
     }
 
     fn getxattr(path: &Path, name: &str) -> Option<Vec<u8>> {

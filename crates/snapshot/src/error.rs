@@ -14,6 +14,17 @@ pub enum ApplyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// An entry would turn a directory into a non-directory or the other
+    /// way round, which the caller forbade (`docker cp`).
+    #[error("cannot overwrite {existing} \"{name}\" with {new} \"{name}\"")]
+    KindChange {
+        /// The entry name.
+        name: String,
+        /// "directory" or "non-directory": what is there.
+        existing: &'static str,
+        /// What the archive has.
+        new: &'static str,
+    },
     /// A symlink whose (relative) target, resolved lexically from the
     /// symlink's directory, leaves the layer root.
     #[error("invalid symlink {name:?} -> {target:?}: target escapes the layer root")]

@@ -84,9 +84,10 @@ pub async fn put(
     let q = Query::parse(q.as_deref());
     let path = path_of(&q)?;
     let no_overwrite = q.bool("noOverwriteDirNonDir")?;
+    let copy_uid_gid = q.bool("copyUIDGID")?;
     blocking(move || {
         let mut reader = body_reader(body);
-        let r = e.container_extract(&id, &path, &mut reader, no_overwrite);
+        let r = e.container_extract(&id, &path, &mut reader, no_overwrite, copy_uid_gid);
         if r.is_err() {
             let _ = std::io::copy(&mut reader, &mut std::io::sink());
         }

@@ -62,7 +62,7 @@ pub async fn cp(client: &Client, a: &CpArgs) -> Result<ExitCode, CmdError> {
     let (dc, dp) = split_spec(&a.dst);
     match (sc, dc) {
         (Some(c), None) => from_container(client, &c, &sp, &dp).await,
-        (None, Some(c)) => to_container(client, &sp, &c, &dp, a.follow_link).await,
+        (None, Some(c)) => to_container(client, &sp, &c, &dp, a.follow_link, a.archive).await,
         (Some(_), Some(_)) => {
             Err(Exit(1, "copying between containers is not supported".into()).into())
         }
@@ -158,6 +158,7 @@ async fn to_container(
     c: &str,
     dst: &str,
     follow: bool,
+    keep_owners: bool,
 ) -> Result<ExitCode, CmdError> {
     let (target_dir, archive) = if src == "-" {
         (dst.to_string(), None)
@@ -233,7 +234,14 @@ async fn to_container(
         }
         None => reader_body(tokio::io::stdin()),
     };
-    let q = query(&[("path", &target_dir), ("noOverwriteDirNonDir", "true")]);
+    let mut q = vec![
+        ("path", target_dir.as_str()),
+        ("noOverwriteDirNonDir", "true"),
+    ];
+    if keep_owners {
+        q.push(("copyUIDGID", "true"));
+    }
+    let q = query(&q);
     client
         .request(
             Method::PUT,

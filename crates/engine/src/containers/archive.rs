@@ -193,6 +193,7 @@ impl Engine {
         path: &str,
         input: impl Read,
         no_overwrite_dir_non_dir: bool,
+        copy_uid_gid: bool,
     ) -> Result<()> {
         let rec = self.resolve_container(name)?;
         if rec.host_config["ReadonlyRootfs"].as_bool() == Some(true)
@@ -205,7 +206,6 @@ impl Engine {
                 "container rootfs is marked read-only",
             ));
         }
-        let _ = no_overwrite_dir_non_dir;
         let l = self.locate(&rec, path)?;
         let r =
             (|| -> Result<()> {
@@ -227,6 +227,9 @@ impl Engine {
                     &target,
                     &berth_snapshot::ApplyOptions {
                         allow_devices: false,
+                        // Without `cp -a` the files belong to the container's root.
+                        owner: (!copy_uid_gid).then_some((0, 0)),
+                        no_overwrite_dir_non_dir,
                     },
                 )
                 .map_err(|e| EngineError::invalid(format!("extracting into {path}: {e}")))?;

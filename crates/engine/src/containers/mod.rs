@@ -448,6 +448,7 @@ impl Engine {
             }
         }
         config.insert("Image".into(), json!(image_name));
+        crate::networks::endpoints::joined_network_conflicts(body)?;
         let id = new_id()?;
         let hostname = config
             .get("Hostname")
@@ -743,6 +744,14 @@ impl Engine {
     pub fn inspect_container(&self, name: &str, size: bool) -> Result<Value> {
         let c = self.resolve_container(name)?;
         let dirs = self.container_dirs(&c.id);
+        // A container in another's network namespace uses that one's
+        // hosts, resolv.conf and hostname (copied into its own directory).
+        let net_files = c.host_config["NetworkMode"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("container:"))
+            .and_then(|donor| self.resolve_container(donor).ok())
+            .map(|d| self.container_dirs(&d.id).root)
+            .unwrap_or_else(|| dirs.root.clone());
         let image = self
             .store
             .get::<ImageRecord>(crate::images::IMAGES, &c.image_id)?;
@@ -780,9 +789,9 @@ impl Engine {
             "Args": c.args,
             "State": state,
             "Image": c.image_id,
-            "ResolvConfPath": dirs.root.join("resolv.conf"),
-            "HostnamePath": dirs.root.join("hostname"),
-            "HostsPath": dirs.root.join("hosts"),
+            "ResolvConfPath": net_files.join("resolv.conf"),
+            "HostnamePath": net_files.join("hostname"),
+            "HostsPath": net_files.join("hosts"),
             "LogPath": dirs.log,
             "Name": c.name,
             "RestartCount": c.restart_count,

@@ -1191,6 +1191,41 @@ fn parse_link(link: &str) -> Result<(&str, &str)> {
     Ok((name, alias))
 }
 
+/// The rest of Docker's `validateNetContainerMode`, on the create request
+/// itself (what the image adds does not count): a container that joins
+/// another's network namespace takes its name and has no ports or MAC
+/// address of its own; one on the host's network has no MAC address.
+pub(crate) fn joined_network_conflicts(body: &serde_json::Map<String, Value>) -> Result<()> {
+    let mode = body
+        .get("HostConfig")
+        .and_then(|h| h["NetworkMode"].as_str())
+        .unwrap_or("");
+    let joined = mode.starts_with("container:");
+    let given = |k: &str| match body.get(k) {
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Object(m)) => !m.is_empty(),
+        _ => false,
+    };
+    if joined && given("Hostname") {
+        return Err(EngineError::invalid(
+            "conflicting options: hostname and the network mode",
+        ));
+    }
+    if joined {
+        if let Some(hc) = body.get("HostConfig") {
+            container_mode_conflicts(hc)?;
+        }
+    }
+    let msg = if (joined || mode == "host") && given("MacAddress") {
+        "conflicting options: mac-address and the network mode"
+    } else if joined && given("ExposedPorts") {
+        "conflicting options: port exposing and the container type network mode"
+    } else {
+        return Ok(());
+    };
+    Err(EngineError::invalid(msg))
+}
+
 /// Forgets the link variables of an earlier run.
 fn strip_link_env(rec: &mut ContainerRecord) {
     if let Some(ep) = rec.endpoints.get_mut("bridge") {
