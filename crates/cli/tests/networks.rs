@@ -445,6 +445,84 @@ fn macvlan_on_a_veth_end_and_cleanup_at_stop() {
     );
 }
 
+/// A new `--bip` at a later start re-addresses the default bridge (as
+/// dockerd, which makes it anew each start); while containers run on it
+/// (live restore) it keeps its addresses.
+#[test]
+fn default_bridge_follows_a_new_bip_after_a_restart() {
+    let mut d = Daemon::unstarted(&[]);
+    let o = d.net_octet;
+    d.extra = vec!["--bip".into(), format!("10.{o}.98.1/24")];
+    d.spawn().expect("daemon with --bip");
+    d.import_busybox("busybox:latest", &["CMD [\"sh\"]"]);
+    let addr = |d: &Daemon, args: &[&str]| {
+        let mut a = vec!["run", "--rm"];
+        a.extend_from_slice(args);
+        a.extend([
+            "busybox",
+            "sh",
+            "-c",
+            "ip -4 -o addr show eth0 | awk '{print $4}'; ip route | awk '/default/ {print $3}'",
+        ]);
+        ok(&d.berth(&a))
+    };
+    assert_eq!(
+        addr(&d, &[]).lines().nth(1),
+        Some(format!("10.{o}.98.1").as_str())
+    );
+    ok(&d.berth(&["create", "--name", "keeper", "busybox", "sleep", "1000"]));
+    let ipam = |d: &Daemon| {
+        ok(&d.docker(&[
+            "network",
+            "inspect",
+            "-f",
+            "{{range .IPAM.Config}}{{.Subnet}} {{.Gateway}}{{end}}",
+            "bridge",
+        ]))
+        .trim()
+        .to_string()
+    };
+    let id_before = ok(&d.berth(&["network", "inspect", "-f", "{{.Id}}", "bridge"]));
+    d.stop();
+    d.extra = vec!["--bip".into(), format!("10.{o}.97.1/24")];
+    d.spawn().expect("restart with another --bip");
+    assert_eq!(ipam(&d), format!("10.{o}.97.0/24 10.{o}.97.1"));
+    assert_eq!(
+        ok(&d.berth(&["network", "inspect", "-f", "{{.Id}}", "bridge"])),
+        id_before
+    );
+    let out = addr(&d, &[]);
+    assert!(out.starts_with(&format!("10.{o}.97.")), "{out}");
+    assert_eq!(
+        out.lines().nth(1),
+        Some(format!("10.{o}.97.1").as_str()),
+        "{out}"
+    );
+    // The bridge device carries the new gateway.
+    let dev = text(
+        &Command::new("ip")
+            .args(["-4", "-o", "addr", "show", &format!("{}0", d.net_prefix)])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(dev.contains(&format!("10.{o}.97.1/24")), "{dev}");
+    assert!(!dev.contains(&format!("10.{o}.98.1")), "{dev}");
+    // A container made before the change gets an address of the new subnet.
+    ok(&d.berth(&["start", "keeper"]));
+    let ip = ok(&d.berth(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "keeper"]));
+    assert!(ip.starts_with(&format!("10.{o}.97.")), "{ip}");
+    // With it running across a restart, the bridge keeps its addresses.
+    d.stop();
+    d.extra = vec!["--bip".into(), format!("10.{o}.96.1/24")];
+    d.spawn().expect("restart with a container running");
+    assert_eq!(ipam(&d), format!("10.{o}.97.0/24 10.{o}.97.1"));
+    assert!(d
+        .log()
+        .contains("keeps its addresses while containers run on it (keeper)"));
+    ok(&d.berth(&["rm", "-f", "keeper"]));
+}
+
 /// The default bridge from dockerd's flags: `--fixed-cidr` alone is the
 /// bridge's subnet (as dockerd makes it) and containers get addresses from it; a
 /// bridge that a crash left without a network record goes at the next start.
@@ -1245,4 +1323,84 @@ fn veths_go_with_the_namespace_and_restarts_work_at_once() {
     ok(&d.berth(&["start", "vcrash"]));
     assert_eq!(veths_on(&bridge).len(), 1);
     ok(&d.berth(&["rm", "-f", "vcrash"]));
+}
+
+/// A one-answer DNS server on `addr`: every A query gets `answer`. Returns
+/// how many queries it answered (read after `stop` is set).
+fn fake_upstream(
+    addr: std::net::SocketAddr,
+    answer: [u8; 4],
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<usize> {
+    let sock = std::net::UdpSocket::bind(addr).expect("bind the fake upstream");
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    std::thread::spawn(move || {
+        let mut served = 0;
+        let mut buf = [0u8; 512];
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            if n < 12 {
+                continue;
+            }
+            // Header: same ID, response + recursion available, 1 question, 1 answer.
+            let mut r = buf[..2].to_vec();
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+            r.extend_from_slice(&buf[12..n]);
+            // The answer: a pointer to the question's name, A, IN, TTL 60.
+            r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4]);
+            r.extend_from_slice(&answer);
+            let _ = sock.send_to(&r, from);
+            served += 1;
+        }
+        served
+    })
+}
+
+/// The embedded DNS server forwards to a loopback resolver (systemd-resolved's
+/// 127.0.0.53, or `--dns 127.x`) from the daemon's namespace, where it
+/// answers, as Docker 26+ does; the container itself never sees it.
+#[test]
+fn embedded_dns_forwards_to_a_loopback_resolver() {
+    let d = setup();
+    let pid = std::process::id();
+    let ip = format!(
+        "127.{}.{}.{}",
+        100 + pid % 100,
+        (pid / 100) % 250 + 1,
+        d.net_octet
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let server = fake_upstream(
+        format!("{ip}:53").parse().unwrap(),
+        [10, 9, 8, 7],
+        stop.clone(),
+    );
+    let net = format!("{}up", d.net_prefix);
+    ok(&d.berth(&["network", "create", &net]));
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--dns",
+        &ip,
+        "busybox",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup far.example.test",
+    ]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let served = server.join().unwrap();
+    let out_text = text(&out.stdout);
+    assert!(out_text.contains("nameserver 127.0.0.11"), "{out_text}");
+    assert!(
+        out_text.contains("10.9.8.7"),
+        "{out_text}{}",
+        text(&out.stderr)
+    );
+    assert!(served >= 1, "the loopback upstream was never asked");
+    ok(&d.berth(&["network", "rm", &net]));
 }

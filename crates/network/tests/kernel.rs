@@ -202,7 +202,7 @@ async fn nft_isolation_masquerade_and_internal() {
     let (a2, _va2, ip_a2) = container(&nl, &br_a.0, &mut net_a).await;
     let (b1, _vb1, ip_b1) = container(&nl, &br_b.0, &mut net_b).await;
     let (i1, _vi1, _ip_i1) = container(&nl, &br_i.0, &mut net_i).await;
-    let (x, _vx, host_x, ip_x) = outside(&nl).await;
+    let (x, vx, host_x, ip_x) = outside(&nl).await;
     // The outside host can answer the internal network directly.
     x.exec(&[
         "ip",
@@ -215,7 +215,9 @@ async fn nft_isolation_masquerade_and_internal() {
     enable_forwarding(
         None,
         &Forwarding {
-            bridges: vec![br_a.0.clone(), br_b.0.clone(), br_i.0.clone()],
+            // The outside link forwards replies back (whatever the host's
+            // ip_forward says).
+            bridges: vec![br_a.0.clone(), br_b.0.clone(), br_i.0.clone(), vx.0.clone()],
             global: false,
             route_localnet: false,
         },

@@ -1520,7 +1520,8 @@ impl Engine {
 
     /// How a container's embedded DNS server forwards names it does not
     /// know: to the container's `--dns` servers, else the host's (loopback
-    /// resolvers left out); not at all when every network the container is
+    /// resolvers included: forwarding is done from the daemon's namespace);
+    /// not at all when every network the container is
     /// on is `--internal`, as Docker does.
     fn dns_config(&self, rec: &ContainerRecord) -> DnsConfig {
         let dns: Vec<SocketAddr> = strings(rec.host_config.get("Dns"))

@@ -202,13 +202,25 @@ impl Engine {
     /// predefined networks on first start. Called by `Engine::open`.
     pub(crate) fn init_networks(&self) -> Result<()> {
         let mut space = AddressSpace::new(self.address_pools()?);
-        let records = self.network_records()?;
+        let mut records = self.network_records()?;
+        let readdressed = self.readdress_default_bridge(&mut records)?;
         for n in &records {
             if let Some(ipam) = &n.ipam {
                 space
                     .allocate_subnet(&n.id, Some(ipam.subnet), &[])
                     .map_err(|e| EngineError::internal(format!("network {}: {e}", n.name)))?;
             }
+        }
+        if let Some(mut n) = readdressed {
+            let cfg = n.ipam_config.first().cloned().unwrap_or_default();
+            berth_network::ipam::validate(&cfg).map_err(|e| EngineError::invalid(e.to_string()))?;
+            n.ipam = Some(
+                space
+                    .create_network(&n.id, &cfg, &self.host_routes())
+                    .map_err(|e| EngineError::invalid(e.to_string()))?,
+            );
+            self.save_network(&n)?;
+            records.push(n);
         }
         if let Ok(mut inner) = self.net.inner.lock() {
             inner.space = Some(space);
@@ -221,41 +233,11 @@ impl Engine {
             if records.iter().any(|n| n.name == name) {
                 continue;
             }
-            let mut ipam = Vec::new();
-            if name == "bridge" {
-                if let Some(bip) = &self.config.network.bip {
-                    let (gw, len) = bip.split_once('/').ok_or_else(|| {
-                        EngineError::invalid(format!("invalid --bip {bip}: want ADDRESS/PREFIX"))
-                    })?;
-                    let gw_ip = parse_ip(gw, "bip")?;
-                    let len: u8 = len
-                        .parse()
-                        .map_err(|_| EngineError::invalid(format!("invalid --bip {bip}")))?;
-                    let net = ipnet::Ipv4Net::new(gw_ip, len)
-                        .map_err(|_| EngineError::invalid(format!("invalid --bip {bip}")))?
-                        .trunc();
-                    ipam.push(IpamConfig {
-                        subnet: Some(net.to_string()),
-                        ip_range: self.config.network.fixed_cidr.clone(),
-                        gateway: Some(gw_ip.to_string()),
-                        aux_addresses: BTreeMap::new(),
-                    });
-                } else if let Some(fixed) = &self.config.network.fixed_cidr {
-                    // As dockerd: without --bip, the bridge's subnet is the
-                    // network of --fixed-cidr.
-                    let net: ipnet::Ipv4Net = fixed.parse().map_err(|_| {
-                        EngineError::invalid(format!(
-                            "invalid --fixed-cidr {fixed}: want ADDRESS/PREFIX"
-                        ))
-                    })?;
-                    ipam.push(IpamConfig {
-                        subnet: Some(net.trunc().to_string()),
-                        ip_range: Some(fixed.clone()),
-                        gateway: None,
-                        aux_addresses: BTreeMap::new(),
-                    });
-                }
-            }
+            let ipam = if name == "bridge" {
+                self.default_bridge_ipam()?
+            } else {
+                Vec::new()
+            };
             let mut options = BTreeMap::new();
             if name == "bridge" {
                 for (k, v) in [
@@ -271,6 +253,90 @@ impl Engine {
             self.create_network_record(name, driver, ipam, options, BTreeMap::new(), false, false)?;
         }
         Ok(())
+    }
+
+    /// The default bridge's IPAM configuration from `--bip` and
+    /// `--fixed-cidr` (empty: a subnet from the address pools).
+    fn default_bridge_ipam(&self) -> Result<Vec<IpamConfig>> {
+        let mut ipam = Vec::new();
+        if let Some(bip) = &self.config.network.bip {
+            let (gw, len) = bip.split_once('/').ok_or_else(|| {
+                EngineError::invalid(format!("invalid --bip {bip}: want ADDRESS/PREFIX"))
+            })?;
+            let gw_ip = parse_ip(gw, "bip")?;
+            let len: u8 = len
+                .parse()
+                .map_err(|_| EngineError::invalid(format!("invalid --bip {bip}")))?;
+            let net = ipnet::Ipv4Net::new(gw_ip, len)
+                .map_err(|_| EngineError::invalid(format!("invalid --bip {bip}")))?
+                .trunc();
+            ipam.push(IpamConfig {
+                subnet: Some(net.to_string()),
+                ip_range: self.config.network.fixed_cidr.clone(),
+                gateway: Some(gw_ip.to_string()),
+                aux_addresses: BTreeMap::new(),
+            });
+        } else if let Some(fixed) = &self.config.network.fixed_cidr {
+            // As dockerd: without --bip, the bridge's subnet is the
+            // network of --fixed-cidr.
+            let net: ipnet::Ipv4Net = fixed.parse().map_err(|_| {
+                EngineError::invalid(format!("invalid --fixed-cidr {fixed}: want ADDRESS/PREFIX"))
+            })?;
+            ipam.push(IpamConfig {
+                subnet: Some(net.trunc().to_string()),
+                ip_range: Some(fixed.clone()),
+                gateway: None,
+                aux_addresses: BTreeMap::new(),
+            });
+        }
+        Ok(ipam)
+    }
+
+    /// At start-up, a default bridge made under other `--bip` /
+    /// `--fixed-cidr` flags takes the new addresses (as dockerd, which makes
+    /// it anew at each start): same network ID, new subnet, its device
+    /// removed so it is made again with the new gateway. While containers
+    /// run on it (live restore) it keeps its addresses until a later start.
+    fn readdress_default_bridge(
+        &self,
+        records: &mut Vec<NetworkRecord>,
+    ) -> Result<Option<NetworkRecord>> {
+        let Some(pos) = records
+            .iter()
+            .position(|n| n.name == "bridge" && n.driver == "bridge")
+        else {
+            return Ok(None);
+        };
+        let wanted = self.default_bridge_ipam()?;
+        if records[pos].ipam_config == wanted {
+            return Ok(None);
+        }
+        let running: Vec<String> = self
+            .network_members(&records[pos])?
+            .iter()
+            .filter(|(c, _)| c.state.running)
+            .map(|(c, _)| c.name.trim_start_matches('/').to_string())
+            .collect();
+        if !running.is_empty() {
+            tracing::warn!(
+                "the default bridge keeps its addresses while containers run on it ({}): the new --bip/--fixed-cidr apply at the next start without them",
+                running.join(", ")
+            );
+            return Ok(None);
+        }
+        let mut n = records.remove(pos);
+        tracing::info!("default bridge: new addresses from --bip/--fixed-cidr");
+        if !n.user_bridge {
+            let dev = n.device.clone();
+            self.block_on_net(async move {
+                if let Ok(nl) = berth_network::link::Netlink::host() {
+                    let _ = nl.delete_link(&dev).await;
+                }
+            });
+        }
+        n.ipam_config = wanted;
+        n.ipam = None;
+        Ok(Some(n))
     }
 
     #[allow(clippy::too_many_arguments)]
