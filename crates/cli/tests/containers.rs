@@ -1257,6 +1257,21 @@ fn ps_filters_and_formats() {
         "{{.Names}}|{{.Image}}|{{.Labels}}|{{.Status}}",
     ]));
     assert!(row.starts_with("psb|busybox|tier=web|Up "), "{row}");
+    // The Label method, in rows and in a table header, as the docker CLI prints it.
+    let fmt = "table {{.Names}}\t{{.Label \"tier\"}}\t{{.Label \"com.example.no-such_key\"}}|";
+    let ours = ok(&d.berth(&["ps", "--filter", "name=psb", "--format", fmt]));
+    let theirs = ok(&d.docker(&["ps", "--filter", "name=psb", "--format", fmt]));
+    assert_eq!(ours, theirs);
+    assert!(ours.starts_with("NAMES"), "{ours}");
+    assert!(
+        ours.lines().nth(1).unwrap_or("").starts_with("psb"),
+        "{ours}"
+    );
+    assert!(
+        ours.contains("tier") && ours.contains("no such key"),
+        "{ours}"
+    );
+    assert!(ours.lines().nth(1).unwrap_or("").contains("web"), "{ours}");
     // A bad filter is refused with Docker's message.
     let err = fails(&d.docker(&["ps", "--filter", "colour=blue"]));
     assert!(err.contains("invalid filter 'colour'"), "{err}");

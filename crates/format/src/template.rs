@@ -11,6 +11,10 @@
 //! - arguments of `print`, `printf`, `println`, the comparison functions and
 //!   the escapers pass through `__berth_denull`, which turns JSON `null` back
 //!   into gotmpl's nil;
+//! - `.Label "key"` (a method of docker's container, network and volume
+//!   contexts) becomes `__berth_label . "key"`: the value of that label,
+//!   read from the row's `Labels` (a map, or docker's `k=v,k2=v2` text), and
+//!   in table headers the key's last dotted part with `-`/`_` as spaces;
 //! - unknown function names are rejected at parse time, as Go does.
 //!
 //! JSON `null` is represented by a dedicated empty map (compared by pointer)
@@ -30,6 +34,8 @@ use crate::FormatError;
 const SHOW: &str = "__berth_show";
 /// Name of the injected null-to-nil conversion function.
 const DENULL: &str = "__berth_denull";
+/// Name of the function `.Label "key"` is rewritten to.
+const LABEL: &str = "__berth_label";
 /// Name under which the rewritten main template is registered.
 const MAIN: &str = "__berth_main";
 
@@ -358,6 +364,43 @@ fn func_show(args: &[Value]) -> gotmpl::Result<Value> {
     })
 }
 
+/// `.Label "key"` on a row: the label's value, or "" without it.
+fn func_label(args: &[Value]) -> gotmpl::Result<Value> {
+    arg_count("Label", 2, args)?;
+    let Value::String(key) = &args[1] else {
+        return Err(bad_type("Label", "string", &args[1]));
+    };
+    let labels = match &args[0] {
+        Value::Map(m) => m.get("Labels").cloned(),
+        _ => None,
+    };
+    Ok(match labels {
+        Some(Value::Map(m)) => m
+            .get(key.as_ref())
+            .cloned()
+            .unwrap_or_else(|| Value::from("")),
+        Some(Value::String(text)) => Value::from(
+            text.split(',')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == key.as_ref())
+                .map(|(_, v)| v)
+                .unwrap_or(""),
+        ),
+        _ => Value::from(""),
+    })
+}
+
+/// `.Label "key"` in a table header (docker's `SubHeaderContext.Label`):
+/// the key's last dotted part, `-` and `_` read as spaces.
+fn func_label_header(args: &[Value]) -> gotmpl::Result<Value> {
+    arg_count("Label", 2, args)?;
+    let Value::String(key) = &args[1] else {
+        return Err(bad_type("Label", "string", &args[1]));
+    };
+    let last = key.rsplit('.').next().unwrap_or("");
+    Ok(Value::from(last.replace(['-', '_'], " ")))
+}
+
 /// The injected null-to-nil conversion function.
 fn func_denull(args: &[Value]) -> gotmpl::Result<Value> {
     Ok(args.last().map(denull).unwrap_or(Value::Nil))
@@ -384,6 +427,11 @@ fn func_map(header: bool) -> FuncMap {
     add("index", Arc::new(func_index as F));
     add(SHOW, Arc::new(func_show as F));
     add(DENULL, Arc::new(func_denull as F));
+    if header {
+        add(LABEL, Arc::new(func_label_header as F));
+    } else {
+        add(LABEL, Arc::new(func_label as F));
+    }
     if header {
         for (name, want) in [
             ("json", 1),
@@ -455,6 +503,7 @@ impl Rewriter {
     fn pipe(&mut self, pipe: &mut PipeNode) {
         let commands = std::mem::take(&mut pipe.commands);
         for (i, mut cmd) in commands.into_iter().enumerate() {
+            label_method(&mut cmd);
             for arg in &mut cmd.args {
                 self.expr(arg);
             }
@@ -480,8 +529,9 @@ impl Rewriter {
     fn expr(&mut self, e: &mut Expr) {
         match e {
             Expr::Identifier(pos, name) => {
-                let known =
-                    GO_BUILTINS.contains(&name.as_str()) || DOCKER_FUNCS.contains(&name.as_str());
+                let known = GO_BUILTINS.contains(&name.as_str())
+                    || DOCKER_FUNCS.contains(&name.as_str())
+                    || name == LABEL;
                 if !known && self.error.is_none() {
                     self.error = Some(format!(
                         "template: :{}: function {:?} not defined",
@@ -495,6 +545,31 @@ impl Rewriter {
             _ => {}
         }
     }
+}
+
+/// Rewrites a command `RECEIVER.Label ARGS…` into `__berth_label RECEIVER
+/// ARGS…` (a method call, which data maps cannot answer).
+fn label_method(cmd: &mut CommandNode) {
+    if cmd.args.len() < 2 {
+        return;
+    }
+    let receiver = match &cmd.args[0] {
+        Expr::Field(pos, chain) if chain.last().is_some_and(|f| f == "Label") => {
+            if chain.len() == 1 {
+                Expr::Dot(*pos)
+            } else {
+                Expr::Field(*pos, chain[..chain.len() - 1].to_vec())
+            }
+        }
+        Expr::Variable(pos, name, chain) if chain.last().is_some_and(|f| f == "Label") => {
+            Expr::Variable(*pos, name.clone(), chain[..chain.len() - 1].to_vec())
+        }
+        _ => return,
+    };
+    let pos = cmd.args[0].pos();
+    cmd.args[0] = receiver;
+    cmd.args
+        .insert(0, Expr::Identifier(pos, SmolStr::new(LABEL)));
 }
 
 /// Wraps a non-literal argument `x` as `(__berth_denull x)`.
@@ -665,10 +740,27 @@ mod tests {
             ("{{index .Labels \"k\"}}", "v"),
             ("{{index .Labels \"nope\"}}", ""),
             ("{{println .Name}}", "web-App\n"),
+            // The Label method of docker's contexts, on a map or on the
+            // `k=v,...` text that ps prints.
+            ("{{.Label \"k\"}}", "v"),
+            ("{{.Label \"nope\"}}|", "|"),
+            ("{{$r := .}}{{$r.Label \"k\"}}", "v"),
+            ("{{.Label \"k\" | upper}}", "V"),
         ];
         for (src, want) in cases {
             assert_eq!(ok(src, d.clone()), want, "{src}");
         }
+        let row = json!({"Labels": "com.a=1,com.b.my-key=x=y"});
+        assert_eq!(ok("{{.Label \"com.b.my-key\"}}", row.clone()), "x=y");
+        assert_eq!(ok("{{.Label \"com.a\"}}", row), "1");
+    }
+
+    #[test]
+    fn label_method_in_headers() {
+        let c = Compiled::new("{{.Label \"com.example.my-key_x\"}}", true).unwrap();
+        let mut out = String::new();
+        c.execute(&to_value(&json!({})), &mut out).unwrap();
+        assert_eq!(out, "my key x");
     }
 
     #[test]
