@@ -21,6 +21,21 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "shim-exec") {
         return ExitCode::from(berth_runtime::exec::run().clamp(0, 255) as u8);
     }
+    // Nor on every container start: only the shim's own flags are parsed.
+    if args.get(1).is_some_and(|a| a == "shim") {
+        use clap::{Args, FromArgMatches};
+        let cmd = cli::ShimArgs::augment_args(clap::Command::new("shim"));
+        return match cmd
+            .try_get_matches_from(&args[1..])
+            .and_then(|m| cli::ShimArgs::from_arg_matches(&m))
+        {
+            Ok(a) => run_shim(a),
+            Err(e) => {
+                let _ = e.print();
+                ExitCode::from(125)
+            }
+        };
+    }
     let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -43,35 +58,7 @@ fn main() -> ExitCode {
         return daemon::run(d, &args);
     }
     if let cli::Command::Shim(a) = parsed.command {
-        // The runtime's own diagnostics go to the bundle's shim.log.
-        if let Ok(f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(a.bundle.join("shim.log"))
-        {
-            let _ = tracing_subscriber::fmt()
-                .with_writer(std::sync::Mutex::new(f))
-                .with_ansi(false)
-                .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
-                .try_init();
-        }
-        let max_size = a
-            .log_max_size
-            .as_deref()
-            .and_then(|s| commands::container_opts::ram_in_bytes(s).ok())
-            .map(|n| n as u64);
-        let code = berth_runtime::shim::run(berth_runtime::shim::ShimArgs {
-            id: a.id,
-            bundle: a.bundle,
-            state_root: a.state_root,
-            log_path: a.log.unwrap_or_default(),
-            log_max_size: max_size,
-            log_max_files: a.log_max_file.unwrap_or(1),
-            stdin: a.stdin,
-            stdin_once: a.stdin_once,
-            tty: a.tty,
-        });
-        return ExitCode::from(code.clamp(0, 255) as u8);
+        return run_shim(a);
     }
     quiet_on_closed_stdout();
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -128,4 +115,37 @@ fn quiet_on_closed_stdout() {
         }
         default_hook(info);
     }));
+}
+
+/// `berth shim` (internal): creates a container and becomes its monitor.
+fn run_shim(a: cli::ShimArgs) -> ExitCode {
+    // The runtime's own diagnostics go to the bundle's shim.log.
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(a.bundle.join("shim.log"))
+    {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(f))
+            .with_ansi(false)
+            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .try_init();
+    }
+    let max_size = a
+        .log_max_size
+        .as_deref()
+        .and_then(|s| commands::container_opts::ram_in_bytes(s).ok())
+        .map(|n| n as u64);
+    let code = berth_runtime::shim::run(berth_runtime::shim::ShimArgs {
+        id: a.id,
+        bundle: a.bundle,
+        state_root: a.state_root,
+        log_path: a.log.unwrap_or_default(),
+        log_max_size: max_size,
+        log_max_files: a.log_max_file.unwrap_or(1),
+        stdin: a.stdin,
+        stdin_once: a.stdin_once,
+        tty: a.tty,
+    });
+    ExitCode::from(code.clamp(0, 255) as u8)
 }

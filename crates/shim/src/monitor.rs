@@ -654,22 +654,39 @@ impl Monitor {
             start_tx: Mutex::new(Some(start_tx)),
             master: master.as_ref().map(|m| m.as_raw_fd()),
         });
-        let mut pumps = Vec::new();
+        // Each pump says when its stream has ended.
+        let (drained_tx, drained) = mpsc::channel::<()>();
+        let mut pumps = 0;
         match self.output {
             Output::Terminal { .. } => {
                 if let Some(m) = master.as_ref().and_then(|m| m.try_clone().ok()) {
                     let s = shared.clone();
-                    pumps.extend(spawn(move || pump_tty(s, File::from(m))));
+                    let done = drained_tx.clone();
+                    pumps += usize::from(
+                        spawn(move || {
+                            pump_tty(s, File::from(m));
+                            let _ = done.send(());
+                        })
+                        .is_ok(),
+                    );
                 }
             }
             Output::Pipes { stdout, stderr } => {
                 for (fd, name) in [(stdout, "stdout"), (stderr, "stderr")] {
                     let s = shared.clone();
                     let pipe = own(fd);
-                    pumps.extend(spawn(move || pump(s, pipe, name)));
+                    let done = drained_tx.clone();
+                    pumps += usize::from(
+                        spawn(move || {
+                            pump(s, pipe, name);
+                            let _ = done.send(());
+                        })
+                        .is_ok(),
+                    );
                 }
             }
         }
+        drop(drained_tx);
         {
             let s = shared.clone();
             let once = self.stdin_once;
@@ -732,10 +749,11 @@ impl Monitor {
         };
         // Let the output drain (bounded: a process outside the PID namespace may
         // hold the pipes open).
-        for p in pumps {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while !p.is_finished() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(5));
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for _ in 0..pumps {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if drained.recv_timeout(left).is_err() {
+                break;
             }
         }
         let status = ExitStatus {

@@ -330,6 +330,9 @@ impl Engine {
         while self.pending_attaches(&rec.id) > 0 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
+        // The exit watch is asked for before the start, so that even a
+        // process that ends at once is seen ending (not only found ended).
+        let watch = shim::connect(&dirs.bundle, &json!({"op": "wait"})).ok();
         let reply = self
             .shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(60))
             .map_err(plain)?;
@@ -355,7 +358,7 @@ impl Engine {
         self.set_state(rec).map_err(plain)?;
         self.notify(rec, |g| g.created_in_shim = false);
         self.container_event(rec, "start", BTreeMap::new());
-        self.spawn_monitor(&rec.id);
+        self.spawn_monitor_with(&rec.id, watch);
         self.spawn_health(&rec.id);
         Ok(())
     }
@@ -380,15 +383,35 @@ impl Engine {
 
     /// Watches the shim of a running container; handles its exit.
     pub(crate) fn spawn_monitor(self: &Arc<Self>, id: &str) {
+        self.spawn_monitor_with(id, None);
+    }
+
+    /// [`Engine::spawn_monitor`] with a `wait` request already sent on
+    /// `watch` (made before the start).
+    fn spawn_monitor_with(
+        self: &Arc<Self>,
+        id: &str,
+        watch: Option<std::os::unix::net::UnixStream>,
+    ) {
         let engine = self.clone();
         let id = id.to_string();
         let bundle = self.bundle_dir(&id);
         self.rt.spawn(async move {
             let sock = shim::socket_path(&bundle);
+            let mut watch = watch
+                .and_then(|w| w.set_nonblocking(true).ok().map(|_| w))
+                .and_then(|w| tokio::net::UnixStream::from_std(w).ok());
             let status = loop {
+                let pre = watch.take();
                 let answer = async {
-                    let mut s = tokio::net::UnixStream::connect(&sock).await.ok()?;
-                    s.write_all(b"{\"op\":\"wait\"}\n").await.ok()?;
+                    let s = match pre {
+                        Some(s) => s,
+                        None => {
+                            let mut s = tokio::net::UnixStream::connect(&sock).await.ok()?;
+                            s.write_all(b"{\"op\":\"wait\"}\n").await.ok()?;
+                            s
+                        }
+                    };
                     let mut r = tokio::io::BufReader::new(s);
                     let mut line = String::new();
                     r.read_line(&mut line).await.ok()?;
@@ -405,6 +428,9 @@ impl Engine {
                 }
                 // No answer: the shim is gone (its exit record says how the
                 // container ended), unless it still accepts connections.
+                if let Some(s) = shim::read_exit(&bundle) {
+                    break s;
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 if let Some(s) = shim::read_exit(&bundle) {
                     break s;
