@@ -577,6 +577,9 @@ fn remove_cgroup(cgroup_path: &str, slog: &mut ShimLog) {
                 break;
             }
         }
+        if cgroup_dirs(cgroup_path).is_empty() {
+            return;
+        }
         if Instant::now() > deadline {
             let left: Vec<String> = cgroup_dirs(cgroup_path)
                 .iter()
