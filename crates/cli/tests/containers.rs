@@ -510,6 +510,58 @@ fn lifecycle_with_the_docker_cli() {
     let hist = ok(&d.berth(&["history", "--format", "{{.Comment}}", "mynginx:2.0"]));
     assert_eq!(hist.lines().next(), Some("lab 8"), "{hist}");
     assert_eq!(inspect(&d, "mynginx:2.0", "{{len .RootFS.Layers}}"), "2");
+    // A running container is paused while its changes are read (Docker's
+    // pause/unpause events), unless --pause=false; it runs on afterwards.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "while true; do date +%s%N > /tick; sleep 0.01; done",
+    ]));
+    let t0 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    ok(&d.docker(&["commit", "ticker", "ticked:1"]));
+    ok(&d.docker(&["commit", "--pause=false", "ticker", "ticked:2"]));
+    let t1 = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1)
+    .to_string();
+    let actions = ok(&d.docker(&[
+        "events",
+        "--since",
+        &t0,
+        "--until",
+        &t1,
+        "--filter",
+        "container=ticker",
+        "--filter",
+        "event=pause",
+        "--filter",
+        "event=unpause",
+        "--filter",
+        "event=commit",
+        "--format",
+        "{{.Action}}",
+    ]));
+    assert_eq!(
+        actions.lines().collect::<Vec<_>>(),
+        ["pause", "unpause", "commit", "commit"],
+        "{actions}"
+    );
+    assert_eq!(inspect(&d, "ticker", "{{.State.Status}}"), "running");
+    let tick = |img: &str| ok(&d.berth(&["run", "--rm", img, "cat", "/tick"]));
+    assert!(!tick("ticked:1").trim().is_empty());
+    assert!(!tick("ticked:2").trim().is_empty());
+    ok(&d.berth(&["rm", "-f", "ticker"]));
     // export: the whole filesystem of a stopped container, changes included.
     let tar = d.dir.path().join("maker.tar");
     ok(&d.docker(&["export", "-o", tar.to_str().unwrap(), "maker"]));

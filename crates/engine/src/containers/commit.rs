@@ -159,12 +159,15 @@ impl Engine {
         let mut cfg = self.image_config(&base)?;
         let upper = self.container_dirs(&rec.id).upper;
         let freeze = opts.pause && rec.state.running && !rec.state.paused;
+        // Paused while its changes are read (as Docker, with its events).
         if freeze {
             self.freeze_id(&rec.id, true)?;
+            self.container_event(&rec, "pause", BTreeMap::new());
         }
         let staged = self.stage_dir_layer(&upper, true);
         if freeze {
             let _ = self.freeze_id(&rec.id, false);
+            self.container_event(&rec, "unpause", BTreeMap::new());
         }
         let staged = staged?
             .ok_or_else(|| EngineError::internal("the container's changes gave no layer"))?;
