@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian 12 machine (as root): installs what berth
-# needs, builds it in release mode, installs /usr/local/bin/berth (and the
+# needs, builds it in release mode, installs /usr/local/bin/berth, its
+# per-container monitor /usr/local/bin/berth-shim (and the
 # berthd alias), starts the daemon in the background, makes busybox:latest
 # from the busybox-static package, lists it and runs a container from it.
 set -euo pipefail

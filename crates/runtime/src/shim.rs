@@ -163,11 +163,7 @@ pub fn run(args: ShimArgs) -> i32 {
             _ => {
                 send(
                     &mut report,
-                    &StartReport {
-                        pid: None,
-                        error: Some("shim: cannot read config.json".into()),
-                        exit_code: None,
-                    },
+                    &StartReport::failed("shim: cannot read config.json"),
                 );
                 return 1;
             }
@@ -180,17 +176,7 @@ pub fn run(args: ShimArgs) -> i32 {
     match JsonLog::open(&args.log_path, args.log_max_size, args.log_max_files) {
         Ok(_) => {}
         Err(e) => {
-            send(
-                &mut report,
-                &StartReport {
-                    pid: None,
-                    error: Some(format!(
-                        "opening the container log {}: {e}",
-                        args.log_path.display()
-                    )),
-                    exit_code: None,
-                },
-            );
+            send(&mut report, &berth_shim::log_open_error(&args.log_path, &e));
             return 1;
         }
     };
@@ -200,11 +186,7 @@ pub fn run(args: ShimArgs) -> i32 {
         Err(e) => {
             send(
                 &mut report,
-                &StartReport {
-                    pid: None,
-                    error: Some(format!("creating pipes: {e}")),
-                    exit_code: None,
-                },
+                &StartReport::failed(format!("creating pipes: {e}")),
             );
             return 1;
         }
@@ -221,11 +203,7 @@ pub fn run(args: ShimArgs) -> i32 {
             Err(e) => {
                 send(
                     &mut report,
-                    &StartReport {
-                        pid: None,
-                        error: Some(format!("opening /dev/null: {e}")),
-                        exit_code: None,
-                    },
+                    &StartReport::failed(format!("opening /dev/null: {e}")),
                 );
                 return 1;
             }
@@ -244,11 +222,7 @@ pub fn run(args: ShimArgs) -> i32 {
             Err(e) => {
                 send(
                     &mut report,
-                    &StartReport {
-                        pid: None,
-                        error: Some(format!("console socket {}: {e}", path.display())),
-                        exit_code: None,
-                    },
+                    &StartReport::failed(format!("console socket {}: {e}", path.display())),
                 );
                 return 1;
             }
@@ -262,11 +236,7 @@ pub fn run(args: ShimArgs) -> i32 {
         Err(e) => {
             send(
                 &mut report,
-                &StartReport {
-                    pid: None,
-                    error: Some(format!("seccomp filter: {e}")),
-                    exit_code: None,
-                },
+                &StartReport::failed(format!("seccomp filter: {e}")),
             );
             return 1;
         }
@@ -311,11 +281,7 @@ pub fn run(args: ShimArgs) -> i32 {
             let _ = container.delete(true);
             send(
                 &mut report,
-                &StartReport {
-                    pid: None,
-                    error: Some("the container has no process".into()),
-                    exit_code: None,
-                },
+                &StartReport::failed("the container has no process"),
             );
             return 1;
         }
@@ -332,11 +298,7 @@ pub fn run(args: ShimArgs) -> i32 {
             let _ = container.delete(true);
             send(
                 &mut report,
-                &StartReport {
-                    pid: None,
-                    error: Some(format!("shim socket {}: {e}", sock_path.display())),
-                    exit_code: None,
-                },
+                &StartReport::failed(format!("shim socket {}: {e}", sock_path.display())),
             );
             return 1;
         }
@@ -352,11 +314,7 @@ pub fn run(args: ShimArgs) -> i32 {
                     let _ = container.delete(true);
                     send(
                         &mut report,
-                        &StartReport {
-                            pid: None,
-                            error: Some(format!("setting up the container's terminal: {e}")),
-                            exit_code: None,
-                        },
+                        &StartReport::failed(format!("setting up the container's terminal: {e}")),
                     );
                     return 1;
                 }

@@ -57,6 +57,22 @@ pub struct StartReport {
     pub exit_code: Option<i32>,
 }
 
+impl StartReport {
+    /// A start that failed for `error` (no exit code of Docker's own).
+    pub fn failed(error: impl Into<String>) -> StartReport {
+        StartReport {
+            pid: None,
+            error: Some(error.into()),
+            exit_code: None,
+        }
+    }
+}
+
+/// The start error of a container log that cannot be opened.
+pub fn log_open_error(path: &Path, e: &std::io::Error) -> StartReport {
+    StartReport::failed(format!("opening the container log {}: {e}", path.display()))
+}
+
 /// Reads `exit.json` from a bundle, if the container has ended.
 pub fn read_exit(bundle: &Path) -> Option<ExitStatus> {
     let b = std::fs::read(bundle.join("exit.json")).ok()?;

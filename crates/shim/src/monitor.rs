@@ -628,17 +628,7 @@ impl Monitor {
                     nix::unistd::Pid::from_raw(self.pid),
                     nix::sys::signal::Signal::SIGKILL,
                 );
-                send(
-                    &mut report,
-                    &StartReport {
-                        pid: None,
-                        error: Some(format!(
-                            "opening the container log {}: {e}",
-                            self.log_path.display()
-                        )),
-                        exit_code: None,
-                    },
-                );
+                send(&mut report, &crate::log_open_error(&self.log_path, &e));
                 return 1;
             }
         };
