@@ -520,7 +520,7 @@ fn lifecycle_with_the_docker_cli() {
         "busybox",
         "sh",
         "-c",
-        "while true; do date +%s%N > /tick; sleep 0.01; done",
+        "while true; do date +%s%N > /tick.new; mv /tick.new /tick; sleep 0.01; done",
     ]));
     let t0 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -1377,6 +1377,32 @@ fn each_container_is_watched_by_the_small_shim() {
     ));
     assert_eq!(text(&d.berth(&["logs", "watched"]).stderr), "err\n");
     assert_eq!(ok(&d.berth(&["exec", "watched", "echo", "in"])), "in\n");
+    // An exec's process is watched by berth-shim too (not the berth binary).
+    let marker = format!("{}", 100_000 + std::process::id() % 100_000);
+    ok(&d.berth(&["exec", "-d", "watched", "sleep", &marker]));
+    let mut exec_parent = None;
+    assert!(wait_for(
+        || {
+            let out = std::process::Command::new("pgrep")
+                .args(["-f", &format!("^sleep {marker}$")])
+                .output()
+                .unwrap();
+            let Some(pid) = text(&out.stdout).lines().next().map(str::to_string) else {
+                return false;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 2..].split(' ').nth(1).map(str::to_string));
+            exec_parent = ppid.and_then(|p| std::fs::read_link(format!("/proc/{p}/exe")).ok());
+            exec_parent.is_some()
+        },
+        10
+    ));
+    assert_eq!(
+        exec_parent,
+        Some(std::fs::canonicalize(shim_bin()).unwrap())
+    );
     assert!(
         !cgroup_dirs(&id).is_empty(),
         "a running container has its cgroup"
@@ -1441,6 +1467,8 @@ fn without_berth_shim_the_shim_monitors_in_place() {
     ]));
     let (_, exe) = monitor_of(&d, "lone");
     assert_eq!(exe, alone, "monitored by berth itself");
+    // exec falls back to `berth shim-exec`.
+    assert_eq!(ok(&d.berth(&["exec", "lone", "echo", "in"])), "in\n");
     assert!(wait_for(|| ok(&d.berth(&["logs", "lone"])) == "hi\n", 10));
     let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "exit 5"]);
     assert_eq!(out.status.code(), Some(5));

@@ -19,45 +19,24 @@
 //!
 //! Profiles with a notify action (a seccomp agent) are left to libcontainer.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use oci_spec::runtime::{
-    Arch, Capability, LinuxCapabilities, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag,
-    LinuxSeccompOperator, Spec,
+    Arch, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, Spec,
 };
 use serde_json::Value;
 
-/// The program's file in a bundle.
-pub const FILE: &str = "seccomp.bpf";
-/// First bytes of [`FILE`].
-const MAGIC: &[u8; 8] = b"BERTHBPF";
-/// [`Filter::options`] bit: drop `CAP_SYS_ADMIN` once the filter is loaded.
-const DROP_SYS_ADMIN: u32 = 1;
+use berth_shim::bpf::LENDS_SYS_ADMIN;
+pub use berth_shim::bpf::{path, Filter, FILE};
 const SYS_ADMIN: &str = "CAP_SYS_ADMIN";
-
-/// A compiled filter, as the bundle holds it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Filter {
-    /// `SECCOMP_FILTER_FLAG_*` for `seccomp(2)`.
-    pub flags: u32,
-    /// What to do around the load ([`DROP_SYS_ADMIN`]).
-    options: u32,
-    /// The BPF program: `struct sock_filter` entries, 8 bytes each.
-    program: Arc<Vec<u8>>,
-}
-
-/// Path of the compiled filter in `bundle`.
-pub fn path(bundle: &Path) -> PathBuf {
-    bundle.join(FILE)
-}
 
 fn translate_arch(arch: Arch) -> ScmpArch {
     match arch {
@@ -244,10 +223,6 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<Option<Arc<Vec<u8>>>, String> {
     Ok(Some(program))
 }
 
-fn has(list: &Option<HashSet<Capability>>, cap: Capability) -> bool {
-    list.as_ref().is_some_and(|l| l.contains(&cap))
-}
-
 fn names(v: &Value) -> impl Iterator<Item = &str> {
     v.as_array().into_iter().flatten().filter_map(Value::as_str)
 }
@@ -267,7 +242,7 @@ pub fn prepare(bundle: &Path, spec: &mut Value) -> Result<(), String> {
         }
     };
     let compiled = match &seccomp {
-        Some(s) => Filter::of(s)?,
+        Some(s) => compiled(s)?,
         None => None,
     };
     let Some(mut filter) = compiled else {
@@ -290,7 +265,7 @@ pub fn prepare(bundle: &Path, spec: &mut Value) -> Result<(), String> {
                     caps[set] = Value::Array(list);
                 }
             }
-            filter.options |= DROP_SYS_ADMIN;
+            filter.options |= LENDS_SYS_ADMIN;
         }
     }
     if let Some(linux) = spec.get_mut("linux").and_then(Value::as_object_mut) {
@@ -302,104 +277,14 @@ pub fn prepare(bundle: &Path, spec: &mut Value) -> Result<(), String> {
         .map_err(|e| format!("writing {}: {e}", file.display()))
 }
 
-impl Filter {
-    /// The compiled filter of `seccomp` ([`compile`]); `None` for a profile
-    /// with a notify action.
-    pub fn of(seccomp: &LinuxSeccomp) -> Result<Option<Filter>, String> {
-        Ok(compile(seccomp)?.map(|program| Filter {
-            flags: flags_of(seccomp),
-            options: 0,
-            program,
-        }))
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut b = Vec::with_capacity(16 + self.program.len());
-        b.extend_from_slice(MAGIC);
-        b.extend_from_slice(&self.flags.to_le_bytes());
-        b.extend_from_slice(&self.options.to_le_bytes());
-        b.extend_from_slice(&self.program);
-        b
-    }
-
-    /// Reads `bundle`'s compiled filter; `None` when it has none.
-    pub fn read(bundle: &Path) -> io::Result<Option<Filter>> {
-        let file = path(bundle);
-        let b = match fs::read(&file) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let bad = || {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "{} is not a berth seccomp program: restart the container",
-                    file.display()
-                ),
-            )
-        };
-        if b.len() < 24 || &b[..8] != MAGIC || (b.len() - 16) % 8 != 0 {
-            return Err(bad());
-        }
-        let word = |at: usize| u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
-        Ok(Some(Filter {
-            flags: word(8),
-            options: word(12),
-            program: Arc::new(b[16..].to_vec()),
-        }))
-    }
-
-    /// Loads the filter into the calling thread (`seccomp(2)`).
-    pub fn load(&self) -> io::Result<()> {
-        let len = u16::try_from(self.program.len() / 8)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "seccomp program too long"))?;
-        let prog = libc::sock_fprog {
-            len,
-            filter: self.program.as_ptr() as *mut libc::sock_filter,
-        };
-        // SAFETY: prog points at `len` sock_filter entries that outlive the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                self.flags,
-                &prog as *const libc::sock_fprog,
-            )
-        };
-        if r != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    /// Whether [`prepare`] lent the spec `CAP_SYS_ADMIN` for the load.
-    pub fn lends_sys_admin(&self) -> bool {
-        self.options & DROP_SYS_ADMIN != 0
-    }
-
-    /// Takes back from `caps` what [`prepare`] lent: `CAP_SYS_ADMIN` in the
-    /// effective and permitted sets while the bounding set lacks it (a
-    /// process given it for real, e.g. `exec --privileged`, keeps it).
-    pub fn restore(&self, caps: &mut LinuxCapabilities) {
-        let admin = Capability::SysAdmin;
-        if !self.lends_sys_admin() || has(caps.bounding(), admin) {
-            return;
-        }
-        for (get, set) in [
-            (
-                caps.effective().clone(),
-                LinuxCapabilities::set_effective
-                    as fn(&mut LinuxCapabilities, _) -> &mut LinuxCapabilities,
-            ),
-            (caps.permitted().clone(), LinuxCapabilities::set_permitted),
-        ] {
-            if let Some(mut l) = get {
-                l.remove(&admin);
-                set(caps, Some(l));
-            }
-        }
-    }
+/// The compiled filter of `seccomp` ([`compile`]); `None` for a profile
+/// with a notify action.
+pub fn compiled(seccomp: &LinuxSeccomp) -> Result<Option<Filter>, String> {
+    Ok(compile(seccomp)?.map(|program| Filter {
+        flags: flags_of(seccomp),
+        options: 0,
+        program,
+    }))
 }
 
 /// libcontainer's executor with the compiled filter loaded just before the
@@ -431,6 +316,13 @@ impl libcontainer::workload::Executor for FilterExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use oci_spec::runtime::{Capability, LinuxCapabilities};
+    use std::collections::HashSet;
+
+    fn has(list: &Option<HashSet<Capability>>, cap: Capability) -> bool {
+        list.as_ref().is_some_and(|l| l.contains(&cap))
+    }
+
     use serde_json::json;
 
     fn docker_caps() -> Vec<String> {
@@ -477,7 +369,7 @@ mod tests {
         assert!(f.lends_sys_admin());
         assert_eq!(f.program.len() % 8, 0);
         let profile = crate::seccomp::default_profile(&docker_caps());
-        assert_eq!(f.program, Filter::of(&profile).unwrap().unwrap().program);
+        assert_eq!(f.program, compiled(&profile).unwrap().unwrap().program);
         // What was lent is taken back from an exec's capabilities...
         let mut caps: LinuxCapabilities =
             serde_json::from_value(s["process"]["capabilities"].clone()).unwrap();
@@ -529,17 +421,6 @@ mod tests {
         prepare(dir.path(), &mut notify).unwrap();
         assert_eq!(notify, before);
         assert!(!path(dir.path()).exists());
-    }
-
-    #[test]
-    fn a_damaged_program_is_refused_with_what_to_do() {
-        let dir = tempfile::tempdir().unwrap();
-        fs::write(path(dir.path()), b"BERTHBPF\0\0\0\0\0\0\0\0abc").unwrap();
-        let e = Filter::read(dir.path()).unwrap_err().to_string();
-        assert!(
-            e.contains("not a berth seccomp program") && e.contains("restart"),
-            "{e}"
-        );
     }
 
     #[test]

@@ -1784,7 +1784,7 @@ mod tests {
                 }
                 // berth's own path: compiled once, loaded as BPF.
                 Loader::Compiled => {
-                    let filter = crate::filter::Filter::of(&profile).ok()??;
+                    let filter = crate::filter::compiled(&profile).ok()??;
                     filter.load().ok()?;
                 }
             }

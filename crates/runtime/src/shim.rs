@@ -367,8 +367,8 @@ pub fn run(args: ShimArgs) -> i32 {
     hand_over(monitor, &mut slog)
 }
 
-/// `berth-shim` beside this program's own binary.
-fn monitor_program() -> Option<PathBuf> {
+/// `berth-shim` beside this program's own binary (the daemon's too).
+pub fn monitor_program() -> Option<PathBuf> {
     let exe = fs::read_link("/proc/self/exe").ok()?;
     let p = exe.parent()?.join("berth-shim");
     p.is_file().then_some(p)

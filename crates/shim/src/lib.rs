@@ -21,6 +21,8 @@
 //!   with a terminal); bytes the client sends go to the container's stdin,
 //!   and its half-close closes stdin.
 
+pub mod bpf;
+pub mod exec;
 pub mod monitor;
 mod time;
 
@@ -121,7 +123,8 @@ pub fn resize_terminal(master: RawFd, height: u16, width: u16) -> std::io::Resul
 }
 
 /// The `berth-shim` program: takes over a created container from `berth
-/// shim` (see [`monitor::Monitor::to_args`]) and monitors it.
+/// shim` (see [`monitor::Monitor::to_args`]) and monitors it, or, as
+/// `berth-shim exec`, runs a process in a running container ([`exec`]).
 pub fn main() -> i32 {
     // One malloc arena for all threads: the monitor allocates little, and
     // per-thread arenas would each keep pages.
@@ -131,6 +134,10 @@ pub fn main() -> i32 {
     }
 
     let args: Vec<String> = std::env::args().skip(1).collect();
+    // `berth-shim exec`: a process in a running container (see exec).
+    if args.first().is_some_and(|a| a == "exec") {
+        return exec::run(None);
+    }
     match monitor::Monitor::from_args(&args) {
         Ok(m) => m.run(),
         Err(e) => {

@@ -401,11 +401,21 @@ impl Engine {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<Launched> {
-        let mut cmd = std::process::Command::new("/proc/self/exe");
-        cmd.arg("shim-exec")
-            .stdin(stdin)
-            .stdout(stdout)
-            .stderr(stderr);
+        // The small berth-shim unless the profile still needs libseccomp.
+        let small = berth_runtime::shim::monitor_program().filter(|_| spec.seccomp.is_none());
+        let mut cmd = match small {
+            Some(p) => {
+                let mut c = std::process::Command::new(p);
+                c.arg("exec");
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new("/proc/self/exe");
+                c.arg("shim-exec");
+                c
+            }
+        };
+        cmd.stdin(stdin).stdout(stdout).stderr(stderr);
         let (ours, theirs) = UnixStream::pair()
             .map_err(|e| EngineError::internal(format!("creating a socket pair: {e}")))?;
         let fd = theirs.as_raw_fd();
