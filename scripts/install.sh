@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for a fresh Debian 12 machine (as root): installs what berth
 # needs, builds it in release mode, installs /usr/local/bin/berth, its
-# per-container monitor /usr/local/bin/berth-shim (and the
+# per-container monitor /usr/local/bin/berth-shim and berth-shim-exec (and the
 # berthd alias), starts the daemon in the background, makes busybox:latest
 # from the busybox-static package, lists it and runs a container from it.
 set -euo pipefail
@@ -11,6 +11,7 @@ scripts/build-release.sh --locked
 install -m 0755 target/release/berth /usr/local/bin/berth
 # The per-container monitor, found beside berth.
 install -m 0755 target/release/berth-shim /usr/local/bin/berth-shim
+install -m 0755 target/release/berth-shim-exec /usr/local/bin/berth-shim-exec
 ln -sf berth /usr/local/bin/berthd
 if ! berth version >/dev/null 2>&1; then
   mkdir -p /var/log

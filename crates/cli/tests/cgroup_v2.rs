@@ -45,7 +45,7 @@ fn sh(cmd: &str, dir: &Path) {
     assert!(st.success(), "{cmd} failed");
 }
 
-/// The machine's initramfs: busybox, berth and berth-shim (without debug info) and the
+/// The machine's initramfs: busybox, berth, berth-shim and berth-shim-exec (without debug info) and the
 /// libraries it links, the overlay module, the busybox image and the
 /// scripts.
 fn initramfs(work: &Path, module: &Path) -> PathBuf {

@@ -1377,7 +1377,7 @@ fn each_container_is_watched_by_the_small_shim() {
     ));
     assert_eq!(text(&d.berth(&["logs", "watched"]).stderr), "err\n");
     assert_eq!(ok(&d.berth(&["exec", "watched", "echo", "in"])), "in\n");
-    // An exec's process is watched by berth-shim too (not the berth binary).
+    // An exec's process is watched by berth-shim-exec (not the berth binary).
     let marker = format!("{}", 100_000 + std::process::id() % 100_000);
     ok(&d.berth(&["exec", "-d", "watched", "sleep", &marker]));
     let mut exec_parent = None;
@@ -1401,7 +1401,7 @@ fn each_container_is_watched_by_the_small_shim() {
     ));
     assert_eq!(
         exec_parent,
-        Some(std::fs::canonicalize(shim_bin()).unwrap())
+        Some(std::fs::canonicalize(shim_exec_bin()).unwrap())
     );
     assert!(
         !cgroup_dirs(&id).is_empty(),

@@ -1,7 +1,7 @@
 //! `berth shim-exec`: the exec of the berth-shim crate ([`berth_shim::exec`]),
 //! run from the `berth` binary with libcontainer's seccomp loader for a
 //! profile that was not compiled to BPF (one with a notify action). The
-//! daemon prefers `berth-shim exec`, which does not load the whole binary.
+//! daemon prefers `berth-shim-exec`, which does not load the whole binary.
 
 pub use berth_shim::exec::{Control, ExecSpec, CONTROL_FD};
 pub use berth_shim::resize_terminal;

@@ -367,11 +367,21 @@ pub fn run(args: ShimArgs) -> i32 {
     hand_over(monitor, &mut slog)
 }
 
-/// `berth-shim` beside this program's own binary (the daemon's too).
-pub fn monitor_program() -> Option<PathBuf> {
+/// A program installed beside this one's own binary (the daemon's too).
+fn sibling_program(name: &str) -> Option<PathBuf> {
     let exe = fs::read_link("/proc/self/exe").ok()?;
-    let p = exe.parent()?.join("berth-shim");
+    let p = exe.parent()?.join(name);
     p.is_file().then_some(p)
+}
+
+/// `berth-shim`, the monitor, beside `berth`.
+pub fn monitor_program() -> Option<PathBuf> {
+    sibling_program("berth-shim")
+}
+
+/// `berth-shim-exec`, the small exec program, beside `berth`.
+pub fn exec_program() -> Option<PathBuf> {
+    sibling_program("berth-shim-exec")
 }
 
 /// Execs `berth-shim` with the monitor's descriptors (children survive

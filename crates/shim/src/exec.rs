@@ -1,9 +1,9 @@
-//! `berth-shim exec` (and `berth shim-exec`): runs one more process inside
+//! `berth-shim-exec` (and `berth shim-exec`): runs one more process inside
 //! a running container, as `docker exec` does, with the container's whole
 //! security setup: its namespaces and cgroups, its user, capabilities,
 //! no-new-privileges and seccomp filter (libcontainer 0.7's tenant path
 //! drops seccomp, so berth joins the container itself, the way runc's
-//! `setns` init does). It lives in the small `berth-shim` program so an
+//! `setns` init does). It runs as the small `berth-shim-exec` program so an
 //! exec does not pay for loading the whole `berth` binary; a profile that
 //! was not compiled (a notify action) needs `berth shim-exec`, which passes
 //! libcontainer's loader to [`run`].

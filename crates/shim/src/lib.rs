@@ -123,8 +123,7 @@ pub fn resize_terminal(master: RawFd, height: u16, width: u16) -> std::io::Resul
 }
 
 /// The `berth-shim` program: takes over a created container from `berth
-/// shim` (see [`monitor::Monitor::to_args`]) and monitors it, or, as
-/// `berth-shim exec`, runs a process in a running container ([`exec`]).
+/// shim` (see [`monitor::Monitor::to_args`]) and monitors it.
 pub fn main() -> i32 {
     // One malloc arena for all threads: the monitor allocates little, and
     // per-thread arenas would each keep pages.
@@ -134,10 +133,6 @@ pub fn main() -> i32 {
     }
 
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // `berth-shim exec`: a process in a running container (see exec).
-    if args.first().is_some_and(|a| a == "exec") {
-        return exec::run(None);
-    }
     match monitor::Monitor::from_args(&args) {
         Ok(m) => m.run(),
         Err(e) => {
@@ -145,4 +140,11 @@ pub fn main() -> i32 {
             2
         }
     }
+}
+
+/// The `berth-shim-exec` program: runs a process in a running container
+/// ([`exec`]). A program of its own, so that the monitor, which stays for
+/// the container's whole life, maps none of it.
+pub fn exec_main() -> i32 {
+    exec::run(None)
 }

@@ -18,6 +18,11 @@ pub fn shim_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth-shim")
 }
 
+/// The exec program, installed beside `berth`.
+pub fn shim_exec_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_berth-shim-exec")
+}
+
 /// A running daemon and its private directories.
 pub struct Daemon {
     pub dir: tempfile::TempDir,

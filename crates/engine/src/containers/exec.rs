@@ -401,14 +401,10 @@ impl Engine {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<Launched> {
-        // The small berth-shim unless the profile still needs libseccomp.
-        let small = berth_runtime::shim::monitor_program().filter(|_| spec.seccomp.is_none());
+        // The small berth-shim-exec unless the profile still needs libseccomp.
+        let small = berth_runtime::shim::exec_program().filter(|_| spec.seccomp.is_none());
         let mut cmd = match small {
-            Some(p) => {
-                let mut c = std::process::Command::new(p);
-                c.arg("exec");
-                c
-            }
+            Some(p) => std::process::Command::new(p),
             None => {
                 let mut c = std::process::Command::new("/proc/self/exe");
                 c.arg("shim-exec");
