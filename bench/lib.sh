@@ -20,8 +20,14 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "-"; else print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-ms() { python3 -c "import sys; print(f'{(float(sys.argv[2])-float(sys.argv[1]))*1000:.1f}')" "$1" "$2"; }
-now() { date +%s.%N; }
+# Timestamps from bash itself (no process started between the two ends of
+# a measurement, nor between measurements): seconds with 6 decimals.
+ms() {
+  local a=${1/./} b=${2/./}
+  local d=$((10#$b - 10#$a))
+  printf '%d.%d\n' $((d / 1000)) $(((d % 1000) / 100))
+}
+now() { echo "$EPOCHREALTIME"; }
 
 # start_berth -> sets B=(berth -H …) with busybox:latest imported
 # (network devices prefixed BENCH_NET_PREFIX, default bb).
