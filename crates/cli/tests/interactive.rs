@@ -202,12 +202,31 @@ fn exec_with_a_terminal_and_without() {
             .unwrap_or_default()
             .to_string()
     };
-    for k in ["CapEff:", "CapBnd:", "Seccomp:", "NoNewPrivs:"] {
+    for k in [
+        "CapInh:",
+        "CapPrm:",
+        "CapEff:",
+        "CapBnd:",
+        "CapAmb:",
+        "Seccomp:",
+        "NoNewPrivs:",
+    ] {
         assert_eq!(field(&init, k), field(&me, k), "{k}");
     }
     assert_eq!(field(&me, "Seccomp:"), "Seccomp:\t2");
+    // CAP_SYS_ADMIN (lent to the init only to load the filter) is nowhere.
+    let has_sys_admin = |s: &str, k: &str| {
+        let hex = field(s, k);
+        let v = u64::from_str_radix(hex.rsplit('\t').next().unwrap_or("0"), 16).unwrap_or(0);
+        v & (1 << 21) != 0
+    };
+    for k in ["CapPrm:", "CapEff:", "CapBnd:"] {
+        assert!(!has_sys_admin(&me, k), "{k} {me}");
+        assert!(!has_sys_admin(&init, k), "{k} {init}");
+    }
     let privileged = ok(&d.berth(&["exec", "--privileged", "web", "cat", "/proc/self/status"]));
     assert_ne!(field(&privileged, "CapEff:"), field(&me, "CapEff:"));
+    assert!(has_sys_admin(&privileged, "CapEff:"), "{privileged}");
     // The exec'd process is in the container's cgroup.
     let cg_init = ok(&d.berth(&["exec", "web", "cat", "/proc/1/cgroup"]));
     let cg_me = ok(&d.berth(&["exec", "web", "cat", "/proc/self/cgroup"]));
