@@ -3,7 +3,7 @@
 # Debian packages only. Safe to run again.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(busybox-static tini nftables iproute2 libseccomp-dev pkg-config gcc make tar ca-certificates python3 procps docker-registry openssl docker-compose skopeo podman docker.io
+pkgs=(busybox-static tini nftables iproute2 libseccomp-dev pkg-config gcc libc6-dev make tar ca-certificates python3 procps docker-registry openssl docker-compose skopeo podman docker.io
   # The cgroup v2 test boots a kernel of its own under qemu (tests/cgroup_v2.rs).
   qemu-system-x86 linux-image-amd64 cpio binutils)
 missing=()
