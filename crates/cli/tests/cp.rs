@@ -116,6 +116,11 @@ fn owners_with_and_without_archive_mode_and_no_kind_change() {
         "-c",
         "mkdir -p /in/d; echo p > /in/plain; sleep 300",
     ]));
+    for (name, user) in [("ownnum", "1001:1002"), ("ownname", "nobody")] {
+        ok(&d.berth(&[
+            "run", "-d", "--name", name, "-u", user, "busybox", "sleep", "300",
+        ]));
+    }
     let host = tempfile::tempdir().unwrap();
     let f = host.path().join("f.txt");
     std::fs::write(&f, "x\n").unwrap();
@@ -123,13 +128,35 @@ fn owners_with_and_without_archive_mode_and_no_kind_change() {
     let f = f.to_str().unwrap();
     for (cli, run) in [("berth", true), ("docker", false)] {
         let cp = |args: &[&str]| if run { d.berth(args) } else { d.docker(args) };
-        let owner = |p: &str| ok(&d.berth(&["exec", "own", "stat", "-c", "%u:%g", p]));
-        // Without -a the container's root owns what comes in, as Docker.
+        let owner = |c: &str, p: &str| ok(&d.berth(&["exec", c, "stat", "-c", "%u:%g", p]));
+        // The local owner is kept, with and without -a (as dockerd does).
         ok(&cp(&["cp", f, &format!("own:/in/{cli}-plain")]));
-        assert_eq!(owner(&format!("/in/{cli}-plain")), "0:0\n", "{cli}");
-        // With -a the local owner is kept.
+        assert_eq!(
+            owner("own", &format!("/in/{cli}-plain")),
+            "1234:5678\n",
+            "{cli}"
+        );
         ok(&cp(&["cp", "-a", f, &format!("own:/in/{cli}-archive")]));
-        assert_eq!(owner(&format!("/in/{cli}-archive")), "1234:5678\n", "{cli}");
+        assert_eq!(
+            owner("own", &format!("/in/{cli}-archive")),
+            "1234:5678\n",
+            "{cli}"
+        );
+        // With -a, a container that runs as a user gets the files as that user.
+        for (name, want) in [("ownnum", "1001:1002\n"), ("ownname", "65534:65534\n")] {
+            ok(&cp(&["cp", f, &format!("{name}:/tmp/{cli}-plain")]));
+            assert_eq!(
+                owner(name, &format!("/tmp/{cli}-plain")),
+                "1234:5678\n",
+                "{cli} {name}"
+            );
+            ok(&cp(&["cp", "-a", f, &format!("{name}:/tmp/{cli}-archive")]));
+            assert_eq!(
+                owner(name, &format!("/tmp/{cli}-archive")),
+                want,
+                "{cli} {name}"
+            );
+        }
         // A file never replaces a directory (nor a directory a file).
         std::fs::write(host.path().join("d"), "file\n").unwrap();
         let out = cp(&["cp", host.path().join("d").to_str().unwrap(), "own:/in/"]);

@@ -222,13 +222,23 @@ impl Engine {
                 let resolved = berth_snapshot::mount::mkdir_in_root(&l.root, &l.inner, 0o755)
                     .map_err(|e| EngineError::invalid(format!("resolving {path}: {e}")))?;
                 let target = l.root.join(resolved.trim_start_matches('/'));
+                // The archive's owners are kept (as Docker, whatever its docs
+                // say); with `cp -a` a container that runs as a user gets the
+                // files as that user, resolved in its own /etc/passwd (Docker
+                // looks the name up on the host and fails on "uid:gid").
+                let owner = match rec.config["User"].as_str().filter(|u| !u.is_empty()) {
+                    Some(user) if copy_uid_gid => {
+                        let (uid, gid, _) = super::spec::passwd_lookup(&l.root, user)?;
+                        Some((uid, gid))
+                    }
+                    _ => None,
+                };
                 berth_snapshot::apply_layer(
                     input,
                     &target,
                     &berth_snapshot::ApplyOptions {
                         allow_devices: false,
-                        // Without `cp -a` the files belong to the container's root.
-                        owner: (!copy_uid_gid).then_some((0, 0)),
+                        owner,
                         no_overwrite_dir_non_dir,
                     },
                 )
