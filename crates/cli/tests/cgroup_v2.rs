@@ -165,14 +165,18 @@ fn limits_update_pause_oom_and_crash_on_cgroup_v2() {
     assert_eq!(get("import"), "0", "{console}");
     assert_eq!(get("run_lim"), "0", "{console}");
     // Docker's (runc's) translations of the flags into v2 files.
-    assert_eq!(get("run.memory.max"), "67108864", "{console}");
-    assert_eq!(get("run.memory.low"), "33554432", "{console}");
-    assert_eq!(get("run.memory.swap.max"), "33554432", "{console}");
-    assert_eq!(get("run.cpu.max"), "50000 100000", "{console}");
-    assert_eq!(get("run.cpu.weight"), "59", "{console}");
-    assert_eq!(get("run.io.weight"), "default 2930", "{console}");
-    assert_eq!(get("run.cpuset.cpus"), "0", "{console}");
-    assert_eq!(get("run.pids.max"), "20", "{console}");
+    for (key, want) in [
+        ("run.memory.max", "67108864"),
+        ("run.memory.low", "33554432"),
+        ("run.memory.swap.max", "33554432"),
+        ("run.cpu.max", "50000 100000"),
+        ("run.cpu.weight", "59"),
+        ("run.io.weight", "default 2930"),
+        ("run.cpuset.cpus", "0"),
+        ("run.pids.max", "20"),
+    ] {
+        assert_eq!(get(key), want, "{key}: {console}");
+    }
     assert_eq!(
         get("inspect"),
         "67108864 33554432 100663296 500000000 512 20 300",
@@ -181,13 +185,17 @@ fn limits_update_pause_oom_and_crash_on_cgroup_v2() {
     // The container sees its own cgroup as the root (cgroup namespace).
     assert_eq!(get("inner_cgroup"), "0::/", "{console}");
     assert_eq!(get("update"), "0", "{console}");
-    assert_eq!(get("update.memory.max"), "134217728", "{console}");
-    assert_eq!(get("update.memory.low"), "67108864", "{console}");
-    assert_eq!(get("update.memory.swap.max"), "134217728", "{console}");
-    assert_eq!(get("update.cpu.max"), "150000 100000", "{console}");
-    assert_eq!(get("update.cpu.weight"), "100", "{console}");
-    assert_eq!(get("update.io.weight"), "default 4950", "{console}");
-    assert_eq!(get("update.pids.max"), "30", "{console}");
+    for (key, want) in [
+        ("update.memory.max", "134217728"),
+        ("update.memory.low", "67108864"),
+        ("update.memory.swap.max", "134217728"),
+        ("update.cpu.max", "150000 100000"),
+        ("update.cpu.weight", "100"),
+        ("update.io.weight", "default 4950"),
+        ("update.pids.max", "30"),
+    ] {
+        assert_eq!(get(key), want, "{key}: {console}");
+    }
     assert_eq!(
         get("inspect_update"),
         "134217728 67108864 268435456 1500000000 1024 30 500",

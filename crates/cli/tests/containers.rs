@@ -522,36 +522,14 @@ fn lifecycle_with_the_docker_cli() {
         "-c",
         "while true; do date +%s%N > /tick.new; mv /tick.new /tick; sleep 0.01; done",
     ]));
-    let t0 = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        .to_string();
     ok(&d.docker(&["commit", "ticker", "ticked:1"]));
     ok(&d.docker(&["commit", "--pause=false", "ticker", "ticked:2"]));
-    let t1 = (std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        + 1)
-    .to_string();
-    let actions = ok(&d.docker(&[
-        "events",
-        "--since",
-        &t0,
-        "--until",
-        &t1,
-        "--filter",
+    let actions = d.event_actions(&[
         "container=ticker",
-        "--filter",
         "event=pause",
-        "--filter",
         "event=unpause",
-        "--filter",
         "event=commit",
-        "--format",
-        "{{.Action}}",
-    ]));
+    ]);
     assert_eq!(
         actions.lines().collect::<Vec<_>>(),
         ["pause", "unpause", "commit", "commit"],

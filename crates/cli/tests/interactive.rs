@@ -338,17 +338,7 @@ fn exec_with_a_terminal_and_without() {
             .contains("No exec command specified"));
     });
     // Events of an exec.
-    let events = ok(&d.berth(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &format!("{}", chrono_now() + 1),
-        "--filter",
-        "container=web",
-        "--format",
-        "{{.Action}}",
-    ]));
+    let events = d.event_actions(&["container=web"]);
     for a in [
         "exec_create: sh -c exit 9",
         "exec_start: sh -c exit 9",
@@ -356,13 +346,6 @@ fn exec_with_a_terminal_and_without() {
     ] {
         assert!(events.contains(a), "no {a:?} in:\n{events}");
     }
-}
-
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 #[test]
@@ -567,17 +550,7 @@ fn terminal_restore_job_control_config_keys_and_detach_events() {
             continue;
         }
         assert_eq!(code, 0, "{}: exec detach", cli.name);
-        let events = ok(&d.berth(&[
-            "events",
-            "--since",
-            "0",
-            "--until",
-            &format!("{}", chrono_now() + 1),
-            "--filter",
-            &format!("container={name}"),
-            "--format",
-            "{{.Action}}",
-        ]));
+        let events = d.event_actions(&[&format!("container={name}")]);
         assert!(
             events.lines().any(|l| l == "detach"),
             "{}: no detach event in:\n{events}",

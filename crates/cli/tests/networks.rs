@@ -312,33 +312,16 @@ fn user_networks_dns_isolation_connect() {
     ok(&d.berth(&["rm", "-f", "db", "db2", "app", "b1", "stranger"]));
     ok(&d.docker(&["network", "rm", "appnet", "othernet"]));
     // Events for networks.
-    let events = ok(&d.berth(&[
-        "events",
-        "--since",
-        "0",
-        "--until",
-        &format!("{}", chrono_now() + 1),
-        "--filter",
-        "type=network",
-        "--format",
-        "{{.Action}}",
-    ]));
+    let events = d.event_actions(&["type=network"]);
     for a in ["create", "connect", "disconnect", "destroy"] {
         assert!(events.lines().any(|l| l == a), "no {a} in {events}");
     }
 }
 
-fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
+/// A link of the test's own (a veth pair, a bridge), removed on drop.
+struct Link(String);
 
-/// A veth pair of the test's own, its ends removed on drop.
-struct Veth(String);
-
-impl Drop for Veth {
+impl Drop for Link {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["link", "del", &self.0]).status();
     }
@@ -354,7 +337,7 @@ fn macvlan_on_a_veth_end_and_cleanup_at_stop() {
         .status()
         .unwrap()
         .success());
-    let _veth = Veth(parent.clone());
+    let _veth = Link(parent.clone());
     let _ = Command::new("ip")
         .args(["link", "set", &parent, "up"])
         .status();
@@ -941,7 +924,7 @@ fn network_prune_until_and_label_filters() {
     let d = Daemon::start();
     ok(&d.berth(&["network", "create", "--label", "tier=a", "oldnet"]));
     std::thread::sleep(std::time::Duration::from_millis(1200));
-    let cut = chrono_now();
+    let cut = unix_now();
     std::thread::sleep(std::time::Duration::from_millis(1200));
     ok(&d.berth(&["network", "create", "--label", "tier=b", "newnet"]));
     ok(&d.berth(&[
@@ -1046,15 +1029,6 @@ fn ps_and_port_show_port_ranges_as_docker_does() {
     ok(&d.berth(&["rm", "-f", "ranges"]));
 }
 
-/// A bridge of the host's own, with no link of its name left on drop.
-struct HostBridge(String);
-
-impl Drop for HostBridge {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
-    }
-}
-
 /// `-o com.docker.network.bridge.name=` naming a bridge the host already
 /// has: used as Docker uses it (containers reach each other and a
 /// published 127.0.0.1 port through it), never deleted (network rm, daemon
@@ -1069,7 +1043,7 @@ fn host_bridge_named_by_option_is_used_not_deleted() {
         .status()
         .unwrap()
         .success());
-    let _bridge = HostBridge(name.clone());
+    let _bridge = Link(name.clone());
     let opt = format!("com.docker.network.bridge.name={name}");
     let subnet = format!("10.{}.94.0/24", d.net_octet);
     ok(&d.docker(&[
@@ -1084,7 +1058,7 @@ fn host_bridge_named_by_option_is_used_not_deleted() {
         .status()
         .unwrap()
         .success());
-    let _veth = Veth(veth.clone());
+    let _veth = Link(veth.clone());
     let err = fails(&d.docker(&[
         "network",
         "create",

@@ -94,17 +94,21 @@ pub fn parse_resolv_conf(content: &str) -> ResolvConf {
 /// answers, as Docker 26+ forwards to them from the host's namespace);
 /// 8.8.8.8 and 8.8.4.4 when it has none.
 pub fn upstreams_from_resolv_conf(content: &str) -> Vec<SocketAddr> {
-    let mut servers = parse_resolv_conf(content).nameservers;
-    if servers.is_empty() {
-        servers = FALLBACK_NAMESERVERS
-            .iter()
-            .map(|ip| IpAddr::V4(*ip))
-            .collect();
-    }
-    servers
-        .into_iter()
-        .map(|ip| SocketAddr::new(ip, 53))
-        .collect()
+    upstreams_of(&parse_resolv_conf(content).nameservers)
+}
+
+/// [`upstreams_from_resolv_conf`] for nameservers already parsed.
+fn upstreams_of(nameservers: &[IpAddr]) -> Vec<SocketAddr> {
+    let fallback: Vec<IpAddr> = FALLBACK_NAMESERVERS
+        .iter()
+        .map(|ip| IpAddr::V4(*ip))
+        .collect();
+    let servers = if nameservers.is_empty() {
+        &fallback
+    } else {
+        nameservers
+    };
+    servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()
 }
 
 /// `--dns`, `--dns-search` and `--dns-option` of a container.
@@ -179,7 +183,7 @@ pub fn container_resolv_conf(
             options.push("ndots:0".to_string());
         }
         if overrides.nameservers.is_empty() {
-            upstreams_from_resolv_conf(host)
+            upstreams_of(&hrc.nameservers)
         } else {
             servers.iter().map(|ip| SocketAddr::new(*ip, 53)).collect()
         }

@@ -5,7 +5,7 @@
 //! 10 ms of every container start and every exec. The daemon compiles each
 //! distinct profile once ([`compile`], cached), writes the program into the
 //! container's bundle (`seccomp.bpf`, see [`prepare`]), and the shim and
-//! `shim-exec` load that program with one `seccomp(2)` call.
+//! `berth-shim-exec` load that program with one `seccomp(2)` call.
 //!
 //! The container's init is set up by libcontainer, which loads seccomp
 //! before dropping capabilities (without no-new-privileges, loading a filter
@@ -254,17 +254,17 @@ pub fn prepare(bundle: &Path, spec: &mut Value) -> Result<(), String> {
         };
     };
     let nnp = spec.pointer("/process/noNewPrivileges") == Some(&Value::Bool(true));
-    if let Some(caps) = spec.pointer_mut("/process/capabilities") {
-        let held = |set: &str| names(&caps[set]).any(|c| c == SYS_ADMIN);
-        let holds_it = held("effective") && held("permitted");
-        if !nnp && !holds_it {
-            for set in ["effective", "permitted"] {
-                if !names(&caps[set]).any(|c| c == SYS_ADMIN) {
-                    let mut list: Vec<Value> = caps[set].as_array().cloned().unwrap_or_default();
-                    list.push(SYS_ADMIN.into());
-                    caps[set] = Value::Array(list);
-                }
-            }
+    if let Some(caps) = spec.pointer_mut("/process/capabilities").filter(|_| !nnp) {
+        let lacking: Vec<&str> = ["effective", "permitted"]
+            .into_iter()
+            .filter(|set| !names(&caps[*set]).any(|c| c == SYS_ADMIN))
+            .collect();
+        for set in &lacking {
+            let mut list: Vec<Value> = caps[*set].as_array().cloned().unwrap_or_default();
+            list.push(SYS_ADMIN.into());
+            caps[*set] = Value::Array(list);
+        }
+        if !lacking.is_empty() {
             filter.options |= LENDS_SYS_ADMIN;
         }
     }

@@ -11,7 +11,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
@@ -143,9 +143,6 @@ pub fn run(args: ShimArgs) -> i32 {
             .open(args.bundle.join("shim.log"))
             .ok(),
     );
-    let send = |report: &mut File, r: &StartReport| {
-        let _ = writeln!(report, "{}", serde_json::to_string(r).unwrap_or_default());
-    };
     let _ = nix::unistd::setsid();
     // Orphans inside the container (and its init) are re-parented to us.
     // SAFETY: plain prctl with integer arguments.
@@ -157,15 +154,32 @@ pub fn run(args: ShimArgs) -> i32 {
             let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
         }
     }
+    let report_fd = report.as_raw_fd();
+    match create(&args, &mut slog, report_fd) {
+        Ok(monitor) => {
+            // The monitor owns the report descriptor from here on.
+            let _ = report.into_raw_fd();
+            hand_over(monitor, &mut slog)
+        }
+        Err(failure) => {
+            let _ = writeln!(
+                report,
+                "{}",
+                serde_json::to_string(&failure).unwrap_or_default()
+            );
+            1
+        }
+    }
+}
+
+/// Creates the container (its init waits) and what its monitor needs; on
+/// failure, what to report to the daemon.
+fn create(args: &ShimArgs, slog: &mut ShimLog, report: RawFd) -> Result<Monitor, StartReport> {
     let config: Value =
         match fs::read(args.bundle.join("config.json")).map(|b| serde_json::from_slice(&b)) {
             Ok(Ok(v)) => v,
             _ => {
-                send(
-                    &mut report,
-                    &StartReport::failed("shim: cannot read config.json"),
-                );
-                return 1;
+                return Err(StartReport::failed("shim: cannot read config.json"));
             }
         };
     let cgroup_path = config["linux"]["cgroupsPath"]
@@ -176,19 +190,14 @@ pub fn run(args: ShimArgs) -> i32 {
     match JsonLog::open(&args.log_path, args.log_max_size, args.log_max_files) {
         Ok(_) => {}
         Err(e) => {
-            send(&mut report, &berth_shim::log_open_error(&args.log_path, &e));
-            return 1;
+            return Err(berth_shim::log_open_error(&args.log_path, &e));
         }
     };
     let pipes = (|| -> std::io::Result<_> { Ok((pipe()?, pipe()?, pipe()?)) })();
     let ((out_r, out_w), (err_r, err_w), (in_r, in_w)) = match pipes {
         Ok(p) => p,
         Err(e) => {
-            send(
-                &mut report,
-                &StartReport::failed(format!("creating pipes: {e}")),
-            );
-            return 1;
+            return Err(StartReport::failed(format!("creating pipes: {e}")));
         }
     };
     // in_r is the container's stdin: the read end of our pipe. in_r is a
@@ -201,11 +210,7 @@ pub fn run(args: ShimArgs) -> i32 {
         match OpenOptions::new().read(true).open("/dev/null") {
             Ok(f) => (OwnedFd::from(f), None),
             Err(e) => {
-                send(
-                    &mut report,
-                    &StartReport::failed(format!("opening /dev/null: {e}")),
-                );
-                return 1;
+                return Err(StartReport::failed(format!("opening /dev/null: {e}")));
             }
         }
     };
@@ -220,11 +225,10 @@ pub fn run(args: ShimArgs) -> i32 {
         match UnixListener::bind(&path) {
             Ok(l) => Some((l, path)),
             Err(e) => {
-                send(
-                    &mut report,
-                    &StartReport::failed(format!("console socket {}: {e}", path.display())),
-                );
-                return 1;
+                return Err(StartReport::failed(format!(
+                    "console socket {}: {e}",
+                    path.display()
+                )));
             }
         }
     } else {
@@ -234,11 +238,7 @@ pub fn run(args: ShimArgs) -> i32 {
     let filter = match crate::filter::Filter::read(&args.bundle) {
         Ok(f) => f,
         Err(e) => {
-            send(
-                &mut report,
-                &StartReport::failed(format!("seccomp filter: {e}")),
-            );
-            return 1;
+            return Err(StartReport::failed(format!("seccomp filter: {e}")));
         }
     };
     let built = libcontainer::container::builder::ContainerBuilder::new(
@@ -264,26 +264,18 @@ pub fn run(args: ShimArgs) -> i32 {
         Err(e) => {
             let (msg, code) = start_error(&format!("{e:?}"));
             slog.say(&format!("create failed: {e:?}"));
-            send(
-                &mut report,
-                &StartReport {
-                    pid: None,
-                    error: Some(msg),
-                    exit_code: Some(code),
-                },
-            );
-            return 1;
+            return Err(StartReport {
+                pid: None,
+                error: Some(msg),
+                exit_code: Some(code),
+            });
         }
     };
     let pid = match container.pid() {
         Some(p) => p.as_raw(),
         None => {
             let _ = container.delete(true);
-            send(
-                &mut report,
-                &StartReport::failed("the container has no process"),
-            );
-            return 1;
+            return Err(StartReport::failed("the container has no process"));
         }
     };
     let sock_path = socket_path(&args.bundle);
@@ -296,11 +288,10 @@ pub fn run(args: ShimArgs) -> i32 {
         Err(e) => {
             let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
             let _ = container.delete(true);
-            send(
-                &mut report,
-                &StartReport::failed(format!("shim socket {}: {e}", sock_path.display())),
-            );
-            return 1;
+            return Err(StartReport::failed(format!(
+                "shim socket {}: {e}",
+                sock_path.display()
+            )));
         }
     };
     let master = match console {
@@ -312,11 +303,9 @@ pub fn run(args: ShimArgs) -> i32 {
                 Err(e) => {
                     let _ = container.kill(nix::sys::signal::Signal::SIGKILL, true);
                     let _ = container.delete(true);
-                    send(
-                        &mut report,
-                        &StartReport::failed(format!("setting up the container's terminal: {e}")),
-                    );
-                    return 1;
+                    return Err(StartReport::failed(format!(
+                        "setting up the container's terminal: {e}"
+                    )));
                 }
             }
         }
@@ -356,7 +345,7 @@ pub fn run(args: ShimArgs) -> i32 {
         log_max_size: args.log_max_size,
         log_max_files: args.log_max_files,
         stdin_once: args.stdin_once,
-        report: report.into_raw_fd(),
+        report,
         listener: listener.into_raw_fd(),
         output,
         stdin,
@@ -364,7 +353,7 @@ pub fn run(args: ShimArgs) -> i32 {
     // libcontainer's handle is not needed any more: the monitor starts,
     // reaps and deletes the container itself.
     drop(container);
-    hand_over(monitor, &mut slog)
+    Ok(monitor)
 }
 
 /// A program installed beside this one's own binary (the daemon's too).

@@ -55,8 +55,12 @@ impl Filter {
 
     /// Reads `bundle`'s compiled filter; `None` when it has none.
     pub fn read(bundle: &Path) -> io::Result<Option<Filter>> {
-        let file = path(bundle);
-        let b = match fs::read(&file) {
+        Filter::read_file(&path(bundle))
+    }
+
+    /// Reads a compiled filter from `file`; `None` when there is none.
+    pub fn read_file(file: &Path) -> io::Result<Option<Filter>> {
+        let b = match fs::read(file) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),

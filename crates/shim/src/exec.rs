@@ -134,7 +134,7 @@ pub fn run(load_profile: Option<ProfileLoader>) -> i32 {
             return 2;
         }
     };
-    match launch(&spec, load_profile) {
+    match launch(spec, load_profile) {
         Ok((child, master)) => {
             send_line(
                 &ctl,
@@ -176,15 +176,17 @@ type Launched = (i32, Option<OwnedFd>);
 
 /// Forks the process into the container; returns its host PID (and the
 /// terminal's master) once it has exec'd its program.
-fn launch(spec: &ExecSpec, load_profile: Option<ProfileLoader>) -> Result<Launched, (String, i32)> {
+fn launch(
+    mut spec: ExecSpec,
+    load_profile: Option<ProfileLoader>,
+) -> Result<Launched, (String, i32)> {
     let init = spec.pid;
     if !Path::new(&format!("/proc/{init}")).exists() {
         return Err((format!("container process {init} is not running"), 126));
     }
     let fail = |what: String| (oci_error(&what), 126);
-    let mut spec = spec.clone();
-    let filter = match spec.filter.as_deref().and_then(Path::parent) {
-        Some(bundle) => Filter::read(bundle).map_err(|e| fail(format!("seccomp filter: {e}")))?,
+    let filter = match spec.filter.as_deref() {
+        Some(file) => Filter::read_file(file).map_err(|e| fail(format!("seccomp filter: {e}")))?,
         None => None,
     };
     if let (Some(f), Some(mut caps)) = (&filter, spec.process.capabilities().clone()) {

@@ -23,6 +23,14 @@ pub fn shim_exec_bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth-shim-exec")
 }
 
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// A running daemon and its private directories.
 pub struct Daemon {
     pub dir: tempfile::TempDir,
@@ -186,6 +194,18 @@ impl Daemon {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn().expect("restart");
+    }
+
+    /// The actions of every event so far that passes the `--filter`
+    /// values `filters`, one per line, replayed with the berth CLI.
+    pub fn event_actions(&self, filters: &[&str]) -> String {
+        let until = (unix_now() + 1).to_string();
+        let mut args = vec!["events", "--since", "0", "--until", &until];
+        for f in filters {
+            args.extend(["--filter", *f]);
+        }
+        args.extend(["--format", "{{.Action}}"]);
+        ok(&self.berth(&args))
     }
 
     /// Runs the berth CLI against this daemon.

@@ -326,17 +326,24 @@ impl Engine {
         }
         let mut n = records.remove(pos);
         tracing::info!("default bridge: new addresses from --bip/--fixed-cidr");
-        if !n.user_bridge {
-            let dev = n.device.clone();
-            self.block_on_net(async move {
-                if let Ok(nl) = berth_network::link::Netlink::host() {
-                    let _ = nl.delete_link(&dev).await;
-                }
-            });
-        }
+        self.delete_bridge_device(&n);
         n.ipam_config = wanted;
         n.ipam = None;
         Ok(Some(n))
+    }
+
+    /// Deletes a bridge network's device, unless the bridge was the host's
+    /// before the network named it.
+    fn delete_bridge_device(&self, n: &NetworkRecord) {
+        if n.driver != "bridge" || n.user_bridge {
+            return;
+        }
+        let dev = n.device.clone();
+        self.block_on_net(async move {
+            if let Ok(nl) = berth_network::link::Netlink::host() {
+                let _ = nl.delete_link(&dev).await;
+            }
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -739,14 +746,7 @@ impl Engine {
                 active.join(", ")
             )));
         }
-        if n.driver == "bridge" && !n.user_bridge {
-            let dev = n.device.clone();
-            self.block_on_net(async move {
-                if let Ok(nl) = berth_network::link::Netlink::host() {
-                    let _ = nl.delete_link(&dev).await;
-                }
-            });
-        }
+        self.delete_bridge_device(&n);
         self.store.write(|tx| tx.delete(NETWORKS, &n.id))?;
         self.release_subnet(&n.id);
         self.network_event(&n, "destroy", &[]);

@@ -139,6 +139,20 @@ async fn stop_one(ctx: &Ctx, c: &Ctr, timeout: Option<i64>) -> Result<(), CmdErr
     container_call(ctx, c, (Method::POST, &path), ("Stopping", "Stopped"), true).await
 }
 
+/// Removes one container (forced), its anonymous volumes too with `volumes`.
+async fn remove_one(ctx: &Ctx, c: &Ctr, volumes: bool) -> Result<(), CmdError> {
+    let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
+    let path = format!("/containers/{}?{q}", c.id);
+    container_call(
+        ctx,
+        c,
+        (Method::DELETE, &path),
+        ("Removing", "Removed"),
+        true,
+    )
+    .await
+}
+
 /// Stops containers, dependents first, each group concurrently.
 pub(super) async fn stop_containers(
     ctx: &Ctx,
@@ -259,16 +273,7 @@ pub(super) async fn remove_containers(
     volumes: bool,
 ) -> Result<(), CmdError> {
     let results = for_each(list, ctx.parallelism(), |c| async move {
-        let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
-        let path = format!("/containers/{}?{q}", c.id);
-        container_call(
-            ctx,
-            &c,
-            (Method::DELETE, &path),
-            ("Removing", "Removed"),
-            true,
-        )
-        .await
+        remove_one(ctx, &c, volumes).await
     })
     .await;
     first_error(results).map(|_| ())
@@ -286,16 +291,7 @@ pub(super) async fn stop_and_remove(
     for group in levels(ctx, list, true) {
         let results = for_each(group, ctx.parallelism(), |c| async move {
             stop_one(ctx, &c, timeout).await?;
-            let q = query(&[("force", "1"), ("v", if volumes { "1" } else { "0" })]);
-            let path = format!("/containers/{}?{q}", c.id);
-            container_call(
-                ctx,
-                &c,
-                (Method::DELETE, &path),
-                ("Removing", "Removed"),
-                true,
-            )
-            .await
+            remove_one(ctx, &c, volumes).await
         })
         .await;
         first_error(results)?;
