@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 
 use crate::output::{filters_json, query, CmdError};
 
-/// `build [OPTIONS] PATH | -`.
+// `build [OPTIONS] PATH | -`.
 #[derive(Args, Debug, Clone)]
 pub struct BuildCli {
     /// Name and optionally a tag (name:tag); repeatable.
@@ -80,6 +80,7 @@ pub struct BuildCli {
 /// `builder …`.
 #[derive(Subcommand, Debug)]
 #[allow(clippy::large_enum_variant)]
+#[command(defer = true)]
 pub enum BuilderCmd {
     /// Build an image from a Dockerfile.
     Build(BuildCli),
@@ -87,7 +88,7 @@ pub enum BuilderCmd {
     Prune(BuilderPrune),
 }
 
-/// `builder prune`.
+// `builder prune`.
 #[derive(Args, Debug, Clone)]
 pub struct BuilderPrune {
     /// Remove all unused build cache, not just dangling ones.
@@ -104,7 +105,7 @@ pub struct BuilderPrune {
     pub keep_storage: Option<String>,
 }
 
-/// `system prune`.
+// `system prune`.
 #[derive(Args, Debug, Clone)]
 pub struct SystemPrune {
     /// Remove all unused images not just dangling ones.

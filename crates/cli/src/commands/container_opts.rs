@@ -21,10 +21,10 @@ use serde_json::{json, Map, Value};
 // Flags
 // ---------------------------------------------------------------------------
 
-/// All flags of `run` and `create` (docker's `containerOptions` plus the
-/// `createOptions` both commands share: `--name`, `--platform`, `--pull`,
-/// `-q`). The command embedding this must set `disable_help_flag = true`:
-/// `-h` is `--hostname`, and `--help` is provided here.
+// All flags of `run` and `create` (docker's `containerOptions` plus the
+// `createOptions` both commands share: `--name`, `--platform`, `--pull`,
+// `-q`). The command embedding this must set `disable_help_flag = true`:
+// `-h` is `--hostname`, and `--help` is provided here.
 #[derive(Args, Debug, Clone, Default)]
 pub struct ContainerOpts {
     /// Print usage
@@ -546,10 +546,10 @@ pub struct ContainerOpts {
     pub annotation: Vec<String>,
 }
 
-/// Flags only `run` has: `-d`, `--detach-keys`, `--sig-proxy`.
-///
-/// (`--rm`, `-a/--attach`, `--pull`, `--cidfile`, `--name` and `--platform`
-/// are in [`ContainerOpts`]: `docker create` accepts them too.)
+// Flags only `run` has: `-d`, `--detach-keys`, `--sig-proxy`.
+//
+// (`--rm`, `-a/--attach`, `--pull`, `--cidfile`, `--name` and `--platform`
+// are in [`ContainerOpts`]: `docker create` accepts them too.)
 #[derive(Args, Debug, Clone)]
 pub struct RunOnly {
     /// Run container in background and print container ID

@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-/// `compose [OPTIONS] COMMAND`.
+// `compose [OPTIONS] COMMAND`.
 #[derive(Args, Debug, Clone)]
 pub struct ComposeArgs {
     /// Compose configuration files (repeatable; `-` reads standard input).
@@ -41,6 +41,7 @@ pub struct ComposeArgs {
 
 /// The compose subcommands.
 #[derive(Subcommand, Debug, Clone)]
+#[command(defer = true)]
 pub enum ComposeCmd {
     /// Build or rebuild services.
     Build(BuildArgs),
@@ -97,14 +98,14 @@ pub enum ComposeCmd {
     Version(VersionArgs),
 }
 
-/// Service names.
+// Service names.
 #[derive(Args, Debug, Clone)]
 pub struct Services {
     /// Services (default: all).
     pub services: Vec<String>,
 }
 
-/// `build`.
+// `build`.
 #[derive(Args, Debug, Clone)]
 pub struct BuildArgs {
     /// Do not use cache when building the image.
@@ -126,7 +127,7 @@ pub struct BuildArgs {
     pub services: Vec<String>,
 }
 
-/// `config`.
+// `config`.
 #[derive(Args, Debug, Clone)]
 pub struct ConfigArgs {
     /// Print the service names, one per line.
@@ -159,7 +160,7 @@ pub struct ConfigArgs {
     pub only: Vec<String>,
 }
 
-/// `cp`.
+// `cp`.
 #[derive(Args, Debug, Clone)]
 pub struct CpArgs {
     /// Archive mode (copy all uid/gid information).
@@ -177,7 +178,7 @@ pub struct CpArgs {
     pub dst: String,
 }
 
-/// Options shared by `create` and `up`.
+// Options shared by `create` and `up`.
 #[derive(Args, Debug, Clone, Default)]
 pub struct CreateOpts {
     /// Build images before starting containers.
@@ -209,7 +210,7 @@ pub struct CreateOpts {
     pub quiet_pull: bool,
 }
 
-/// `create`.
+// `create`.
 #[derive(Args, Debug, Clone)]
 pub struct CreateArgs {
     /// Creation options.
@@ -219,7 +220,7 @@ pub struct CreateArgs {
     pub services: Vec<String>,
 }
 
-/// `up`.
+// `up`.
 #[derive(Args, Debug, Clone)]
 pub struct UpArgs {
     /// Creation options.
@@ -274,7 +275,7 @@ pub struct UpArgs {
     pub services: Vec<String>,
 }
 
-/// `down`.
+// `down`.
 #[derive(Args, Debug, Clone)]
 pub struct DownArgs {
     /// Remove containers for services not defined in the Compose file.
@@ -293,7 +294,7 @@ pub struct DownArgs {
     pub services: Vec<String>,
 }
 
-/// `events`.
+// `events`.
 #[derive(Args, Debug, Clone)]
 pub struct EventsArgs {
     /// Output events as a stream of json objects.
@@ -303,7 +304,7 @@ pub struct EventsArgs {
     pub services: Vec<String>,
 }
 
-/// `exec`.
+// `exec`.
 #[derive(Args, Debug, Clone)]
 pub struct ExecArgs {
     /// Detached mode: run command in the background.
@@ -340,7 +341,7 @@ pub struct ExecArgs {
     pub cmd: Vec<String>,
 }
 
-/// `images`.
+// `images`.
 #[derive(Args, Debug, Clone)]
 pub struct ImagesArgs {
     /// Only display IDs.
@@ -353,7 +354,7 @@ pub struct ImagesArgs {
     pub services: Vec<String>,
 }
 
-/// `kill`.
+// `kill`.
 #[derive(Args, Debug, Clone)]
 pub struct KillArgs {
     /// SIGNAL to send to the container.
@@ -366,7 +367,7 @@ pub struct KillArgs {
     pub services: Vec<String>,
 }
 
-/// `logs`.
+// `logs`.
 #[derive(Args, Debug, Clone)]
 pub struct LogsArgs {
     /// Follow log output.
@@ -397,7 +398,7 @@ pub struct LogsArgs {
     pub services: Vec<String>,
 }
 
-/// `ls`.
+// `ls`.
 #[derive(Args, Debug, Clone)]
 pub struct LsArgs {
     /// Show all stopped Compose projects.
@@ -414,7 +415,7 @@ pub struct LsArgs {
     pub filter: Vec<String>,
 }
 
-/// `port`.
+// `port`.
 #[derive(Args, Debug, Clone)]
 pub struct PortArgs {
     /// Index of the container if the service has multiple replicas.
@@ -429,7 +430,7 @@ pub struct PortArgs {
     pub private_port: u16,
 }
 
-/// `ps`.
+// `ps`.
 #[derive(Args, Debug, Clone)]
 pub struct PsArgs {
     /// Show all stopped containers (including those created by the run command).
@@ -460,7 +461,7 @@ pub struct PsArgs {
     pub services: Vec<String>,
 }
 
-/// `pull`.
+// `pull`.
 #[derive(Args, Debug, Clone)]
 pub struct PullArgs {
     /// Pull what it can and ignores images with pull failures.
@@ -482,7 +483,7 @@ pub struct PullArgs {
     pub services: Vec<String>,
 }
 
-/// `push`.
+// `push`.
 #[derive(Args, Debug, Clone)]
 pub struct PushArgs {
     /// Push what it can and ignores images with push failures.
@@ -498,7 +499,7 @@ pub struct PushArgs {
     pub services: Vec<String>,
 }
 
-/// `restart`.
+// `restart`.
 #[derive(Args, Debug, Clone)]
 pub struct RestartArgs {
     /// Specify a shutdown timeout in seconds.
@@ -511,7 +512,7 @@ pub struct RestartArgs {
     pub services: Vec<String>,
 }
 
-/// `rm`.
+// `rm`.
 #[derive(Args, Debug, Clone)]
 pub struct RmArgs {
     /// Don't ask to confirm removal.
@@ -527,7 +528,7 @@ pub struct RmArgs {
     pub services: Vec<String>,
 }
 
-/// `run`.
+// `run`.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// Run container in background and print container ID.
@@ -597,7 +598,7 @@ pub struct RunArgs {
     pub cmd: Vec<String>,
 }
 
-/// `scale`.
+// `scale`.
 #[derive(Args, Debug, Clone)]
 pub struct ScaleArgs {
     /// Don't start linked services.
@@ -608,7 +609,7 @@ pub struct ScaleArgs {
     pub pairs: Vec<String>,
 }
 
-/// `stop`.
+// `stop`.
 #[derive(Args, Debug, Clone)]
 pub struct StopArgs {
     /// Specify a shutdown timeout in seconds.
@@ -618,7 +619,7 @@ pub struct StopArgs {
     pub services: Vec<String>,
 }
 
-/// `version`.
+// `version`.
 #[derive(Args, Debug, Clone)]
 pub struct VersionArgs {
     /// Shows only Compose's version number.
