@@ -1,9 +1,11 @@
 //! A container's cgroup outside libcontainer's start: which hierarchy the
 //! host has (v1 or unified v2), Docker's (runc's) translations of its
 //! v1-shaped limits into v2 files, and live changes of a running
-//! container's limits (`docker update`) on either hierarchy.
+//! container's limits (`docker update`) on either hierarchy, and the head
+//! start the daemon gives the kernel's migration grace period.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::spec::Resources;
 
@@ -13,6 +15,42 @@ const ROOT: &str = "/sys/fs/cgroup";
 /// OCI spec's `cgroupsPath`).
 pub fn container_path(id: &str) -> String {
     format!("/berth/{id}")
+}
+
+/// Starts, on a thread of its own, the RCU grace period that the next
+/// `cgroup.procs` write must wait for, so that it overlaps the work before
+/// a container's start writes its intermediate process there.
+///
+/// The kernel's global threadgroup semaphore makes its first writer after a
+/// quiet spell wait one grace period (8-15 ms on these machines), and keeps
+/// the way open for writers in the next period or so. libcontainer joins a
+/// new container's cgroups that way ~10 ms into a start; a no-op move of the
+/// daemon into its own cgroup at the start request has then paid most of
+/// the wait already. One at a time; failures are ignored (nothing depends
+/// on it but speed). A host booted with `cgroup_favordynmods=true` has no
+/// such wait.
+pub fn begin_migration_grace_period() {
+    static RUNNING: AtomicBool = AtomicBool::new(false);
+    if RUNNING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let procs = berth_shim::cgroup::memberships(&own)
+        .map(|(controllers, path)| berth_shim::cgroup::dir(controllers, path).join("cgroup.procs"))
+        .find(|f| f.exists());
+    let Some(procs) = procs else {
+        RUNNING.store(false, Ordering::Release);
+        return;
+    };
+    let spawned = std::thread::Builder::new()
+        .name("cgroup-gp".into())
+        .spawn(move || {
+            let _ = std::fs::write(&procs, std::process::id().to_string());
+            RUNNING.store(false, Ordering::Release);
+        });
+    if spawned.is_err() {
+        RUNNING.store(false, Ordering::Release);
+    }
 }
 
 /// Whether /sys/fs/cgroup is a unified (cgroup v2) hierarchy.
@@ -192,6 +230,20 @@ fn limit(n: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The head start moves the daemon nowhere: every hierarchy's path is
+    /// the same after it.
+    #[test]
+    fn the_grace_period_head_start_leaves_the_process_where_it_was() {
+        let before = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        begin_migration_grace_period();
+        begin_migration_grace_period();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        assert_eq!(
+            std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+            before
+        );
+    }
 
     #[test]
     fn conversions_match_runc() {

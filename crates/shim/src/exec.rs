@@ -286,32 +286,12 @@ fn child(
         };
         r.map_err(|e| format!("126 loading the seccomp filter: {e}"))
     };
-    // Cgroups first, through the host's /sys/fs/cgroup.
-    for line in cgroups.lines() {
-        let mut parts = line.splitn(3, ':');
-        let (Some(_), Some(ctrls), Some(path)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let dir = if ctrls.is_empty() {
-            // The v2 hierarchy: the root itself on a v2 host, "unified" on a hybrid one.
-            let unified = Path::new("/sys/fs/cgroup/unified");
-            if unified.is_dir() {
-                unified.join(path.trim_start_matches('/'))
-            } else {
-                Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'))
-            }
-        } else {
-            let first = ctrls.split(',').next().unwrap_or(ctrls);
-            let name = first.trim_start_matches("name=");
-            let mut d = PathBuf::from("/sys/fs/cgroup").join(name);
-            if !d.is_dir() {
-                d = PathBuf::from("/sys/fs/cgroup").join(ctrls);
-            }
-            d.join(path.trim_start_matches('/'))
-        };
-        // Best effort for each hierarchy (some are not mounted or not ours).
-        let _ = fs::write(dir.join("cgroup.procs"), b"0");
-    }
+    // Cgroups first, through the host's /sys/fs/cgroup (this forked child
+    // is single-threaded, so v1's cheap per-thread join moves all of it).
+    crate::cgroup::join(
+        cgroups,
+        &fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    );
     for (fd, flag) in &joins {
         if let Err(e) = nix::sched::setns(fd, *flag) {
             return format!("126 joining the container's namespaces: {e}");

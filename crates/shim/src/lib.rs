@@ -22,6 +22,7 @@
 //!   and its half-close closes stdin.
 
 pub mod bpf;
+pub mod cgroup;
 pub mod exec;
 pub mod monitor;
 mod time;

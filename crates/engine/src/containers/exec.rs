@@ -401,6 +401,11 @@ impl Engine {
         stdout: Stdio,
         stderr: Stdio,
     ) -> Result<Launched> {
+        // v1 hierarchies are joined through the cheap per-thread `tasks`;
+        // a v2 host's join waits for the grace period: give it a head start.
+        if berth_runtime::cgroups::is_unified() {
+            berth_runtime::cgroups::begin_migration_grace_period();
+        }
         // The small berth-shim-exec unless the profile still needs libseccomp.
         let small = berth_runtime::shim::exec_program().filter(|_| spec.seccomp.is_none());
         let mut cmd = match small {
