@@ -5,12 +5,14 @@
 # address on the bridge this benchmark's daemon made, and on the host path
 # (--network host); dockerd's published port beside when docker.io is
 # installed. Load: ab (apache2-utils), REQS requests, CONC at a time, each
-# figure the median of 3 runs. Traffic stays on this machine.
+# figure the median of ROUNDS runs (the three paths in turn, round after
+# round). Traffic stays on this machine.
 # Usage: bench/network.sh [RUNS]   (as root; builds berth in release mode)
 . "$(dirname "$0")/lib.sh"
 RUNS=${1:-20}
 REQS=${REQS:-5000}
 CONC=${CONC:-8}
+ROUNDS=${ROUNDS:-7}
 command -v ab >/dev/null || { echo "needs ab: apt-get install apache2-utils" >&2; exit 1; }
 had_docker0=$(ip link show docker0 >/dev/null 2>&1 && echo yes || echo no)
 # berth's bridges from a pool of their own: dockerd does not look past a
@@ -26,14 +28,9 @@ net_cleanup() {
 trap net_cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# rps URL -> median requests/s of 3 ab runs.
-rps() {
-  local r=()
-  ab -q -n 200 -c "$CONC" "$1" >/dev/null 2>&1 || true
-  for _ in 1 2 3; do
-    r+=("$(ab -q -n "$REQS" -c "$CONC" "$1" 2>/dev/null | awk '/^Requests per second/ {print $4}')")
-  done
-  printf '%s\n' "${r[@]}" | median
+# One ab run's requests/s.
+rps_once() {
+  ab -q -n "$REQS" -c "$CONC" "$1" 2>/dev/null | awk '/^Requests per second/ {print $4}'
 }
 wait_http() { for _ in $(seq 1 100); do ab -q -n 1 "$1" >/dev/null 2>&1 && return 0; sleep 0.05; done; return 1; }
 httpd='mkdir -p /www && echo hello > /www/index.html && exec httpd -f -p 80 -h /www'
@@ -58,27 +55,34 @@ latency() {
        "$(printf '%s\n' "${bs[@]}" | median) $(printf '%s\n' "${ns[@]}" | median)"
 }
 
-# http CLI... -> "published direct host"
+# http CLI... -> "published direct host". The three paths are measured in
+# turn, round after round, each getting the median of its rounds: a slow
+# spell of the machine (other guests on its host) then weighs on all three
+# alike instead of on whichever ran in it.
 http() {
-  local cli=("$@") p hp
-  p=$(free_port)
+  local cli=("$@") p hp ip
+  p=$(free_port); hp=$(free_port)
   "${cli[@]}" run -d --name web -p "127.0.0.1:$p:80" busybox sh -c "$httpd" >/dev/null
-  wait_http "http://127.0.0.1:$p/"
-  local published direct host ip
-  published=$(rps "http://127.0.0.1:$p/")
-  ip=$("${cli[@]}" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' web)
-  direct=-
-  # Only an address on the bridge this daemon made: check the route first.
-  if [ -n "$ip" ] && ip route get "$ip" | grep -qv ' via '; then
-    wait_http "http://$ip/" && direct=$(rps "http://$ip/")
-  fi
-  "${cli[@]}" rm -f web >/dev/null
-  hp=$(free_port)
   "${cli[@]}" run -d --name hostweb --network host busybox sh -c "$(host_httpd "$hp")" >/dev/null
+  wait_http "http://127.0.0.1:$p/"
   wait_http "http://127.0.0.1:$hp/"
-  host=$(rps "http://127.0.0.1:$hp/")
-  "${cli[@]}" rm -f hostweb >/dev/null
-  echo "$published $direct $host"
+  ip=$("${cli[@]}" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' web)
+  local urls=("http://127.0.0.1:$p/" - "http://127.0.0.1:$hp/")
+  # Only an address on the bridge this daemon made: check the route first.
+  if [ -n "$ip" ] && ip route get "$ip" | grep -qv ' via ' && wait_http "http://$ip/"; then
+    urls[1]="http://$ip/"
+  fi
+  local pub=() dir=() host=() u
+  for u in "${urls[@]}"; do [ "$u" = - ] || ab -q -n 200 -c "$CONC" "$u" >/dev/null 2>&1 || true; done
+  for _ in $(seq 1 "$ROUNDS"); do
+    pub+=("$(rps_once "${urls[0]}")")
+    [ "${urls[1]}" = - ] || dir+=("$(rps_once "${urls[1]}")")
+    host+=("$(rps_once "${urls[2]}")")
+  done
+  "${cli[@]}" rm -f web hostweb >/dev/null
+  local d=-
+  [ ${#dir[@]} -eq 0 ] || d=$(printf '%s\n' "${dir[@]}" | median)
+  echo "$(printf '%s\n' "${pub[@]}" | median) $d $(printf '%s\n' "${host[@]}" | median)"
 }
 
 read -r b_br b_no b_bs b_ns < <(latency "${B[@]}")
