@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
 
 use crate::spec::Resources;
 
@@ -31,21 +32,27 @@ pub fn container_path(id: &str) -> String {
 /// such wait.
 pub fn begin_migration_grace_period() {
     static RUNNING: AtomicBool = AtomicBool::new(false);
+    // The daemon's own cgroup.procs (in any hierarchy: the semaphore is
+    // global), found once: the no-op move leaves the daemon where it is.
+    static OWN_PROCS: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let Some(procs) = OWN_PROCS.get_or_init(|| {
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+        let found = berth_shim::cgroup::memberships(&own)
+            .map(|(controllers, path)| {
+                berth_shim::cgroup::dir(controllers, path).join("cgroup.procs")
+            })
+            .find(|f| f.exists());
+        found
+    }) else {
+        return;
+    };
     if RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let procs = berth_shim::cgroup::memberships(&own)
-        .map(|(controllers, path)| berth_shim::cgroup::dir(controllers, path).join("cgroup.procs"))
-        .find(|f| f.exists());
-    let Some(procs) = procs else {
-        RUNNING.store(false, Ordering::Release);
-        return;
-    };
     let spawned = std::thread::Builder::new()
         .name("cgroup-gp".into())
         .spawn(move || {
-            let _ = std::fs::write(&procs, std::process::id().to_string());
+            let _ = std::fs::write(procs, std::process::id().to_string());
             RUNNING.store(false, Ordering::Release);
         });
     if spawned.is_err() {

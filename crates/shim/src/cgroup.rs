@@ -1,5 +1,5 @@
 //! Cgroups named by the lines of /proc/PID/cgroup: where each lies under
-//! /sys/fs/cgroup, and how a process joins a container's cheaply.
+//! /sys/fs/cgroup, and which files a process joins a container's through.
 //!
 //! Moving a whole thread group (a write to `cgroup.procs`) write-locks the
 //! kernel's global threadgroup semaphore, and the first writer after a quiet
@@ -8,7 +8,6 @@
 //! calling thread and takes no such lock, so a single-threaded process joins
 //! v1 hierarchies through `tasks`; v2 has only `cgroup.procs`.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -43,22 +42,23 @@ pub fn dir(controllers: &str, path: &str) -> PathBuf {
     d.join(rel)
 }
 
-/// Moves the calling process, which must be single-threaded, into the
-/// cgroups of `target` (a /proc/PID/cgroup text) that it is not in yet
-/// (`own`, its own text). Best effort per hierarchy: some are not mounted.
-pub fn join(target: &str, own: &str) {
+/// The files through which a single-threaded process joins the cgroups of
+/// `target` (a /proc/PID/cgroup text) that it is not in yet (`own`, its own
+/// text), each to be written "0": v1's per-thread `tasks`, v2's
+/// `cgroup.procs`.
+pub fn join_files(target: &str, own: &str) -> Vec<PathBuf> {
     let current: Vec<(&str, &str)> = memberships(own).collect();
-    for (controllers, path) in memberships(target) {
-        if current.contains(&(controllers, path)) {
-            continue;
-        }
-        let file = if controllers.is_empty() {
-            "cgroup.procs"
-        } else {
-            "tasks"
-        };
-        let _ = fs::write(dir(controllers, path).join(file), b"0");
-    }
+    memberships(target)
+        .filter(|m| !current.contains(m))
+        .map(|(controllers, path)| {
+            let file = if controllers.is_empty() {
+                "cgroup.procs"
+            } else {
+                "tasks"
+            };
+            dir(controllers, path).join(file)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -75,5 +75,10 @@ mod tests {
         );
         assert!(dir("pids", "/berth/abc").ends_with("pids/berth/abc"));
         assert!(dir("name=systemd", "/x").ends_with("systemd/x"));
+        // Only the hierarchies not shared yet; v1 through `tasks`.
+        let own = "12:pids:/\n1:name=systemd:/x\n0::/\n";
+        let files = join_files(text, own);
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert!(files[0].ends_with("pids/berth/abc/tasks"), "{files:?}");
     }
 }

@@ -212,7 +212,11 @@ fn launch(
         nix::sched::setns(&f, CloneFlags::CLONE_NEWPID)
             .map_err(|e| fail(format!("joining the PID namespace: {e}")))?;
     }
-    let cgroups = fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap_or_default();
+    // The cgroup files the child writes itself into, chosen before the fork.
+    let cgroup_files = crate::cgroup::join_files(
+        &fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap_or_default(),
+        &fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
+    );
     let (err_r, err_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| fail(format!("pipe: {e}")))?;
     let (tty_parent, tty_child) = nix::sys::socket::socketpair(
@@ -232,7 +236,7 @@ fn launch(
                 spec,
                 filter.as_ref(),
                 load_profile,
-                &cgroups,
+                &cgroup_files,
                 joins,
                 tty_child.as_raw_fd(),
             );
@@ -268,7 +272,7 @@ fn child(
     spec: &ExecSpec,
     filter: Option<&Filter>,
     load_profile: Option<ProfileLoader>,
-    cgroups: &str,
+    cgroup_files: &[PathBuf],
     joins: Vec<(OwnedFd, CloneFlags)>,
     tty: RawFd,
 ) -> String {
@@ -286,12 +290,12 @@ fn child(
         };
         r.map_err(|e| format!("126 loading the seccomp filter: {e}"))
     };
-    // Cgroups first, through the host's /sys/fs/cgroup (this forked child
-    // is single-threaded, so v1's cheap per-thread join moves all of it).
-    crate::cgroup::join(
-        cgroups,
-        &fs::read_to_string("/proc/self/cgroup").unwrap_or_default(),
-    );
+    // Cgroups first, through the host's /sys/fs/cgroup; best effort for
+    // each hierarchy (some are not mounted). This forked child is
+    // single-threaded, so v1's per-thread `tasks` join moves all of it.
+    for file in cgroup_files {
+        let _ = fs::write(file, b"0");
+    }
     for (fd, flag) in &joins {
         if let Err(e) = nix::sched::setns(fd, *flag) {
             return format!("126 joining the container's namespaces: {e}");

@@ -221,7 +221,7 @@ impl Engine {
     ) -> std::result::Result<(), (EngineError, Option<i64>)> {
         let plain = |e: EngineError| (e, None);
         // The kernel's wait for the cgroup join runs while the rootfs,
-        // network and bundle are made (see the function's comment).
+        // network and bundle are made (see begin_migration_grace_period).
         berth_runtime::cgroups::begin_migration_grace_period();
         self.clear_stale_launch(&rec.id);
         let dirs = self.container_dirs(&rec.id);
