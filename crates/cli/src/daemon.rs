@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use berth_api::server::{parse_host, Listen};
+use berth_engine::exec_root::ExecRoot;
 use berth_engine::{Engine, EngineConfig};
 use serde_json::Value;
 
@@ -456,13 +457,20 @@ fn run_inner(args: DaemonArgs) -> Result<(), String> {
         .iter()
         .map(|h| parse_host(h).map_err(|e| e.message))
         .collect::<Result<_, _>>()?;
-    fs::create_dir_all(&settings.exec_root).map_err(|e| {
-        format!(
-            "failed to create the exec root {}: {e}",
-            settings.exec_root.display()
-        )
-    })?;
     let _lock = lock_data_root(&settings.data_root)?;
+    match berth_engine::exec_root::prepare_exec_root(&settings.exec_root)
+        .map_err(|e| e.to_string())?
+    {
+        ExecRoot::InMemory => {}
+        ExecRoot::Mounted => tracing::info!(
+            "exec root {}: a tmpfs of its own mounted there",
+            settings.exec_root.display()
+        ),
+        ExecRoot::OnDisk(why) => tracing::info!(
+            "exec root {} stays on disk: {why}",
+            settings.exec_root.display()
+        ),
+    }
     write_pidfile(&settings.pidfile)?;
     let result = serve(&settings, listens);
     let _ = fs::remove_file(&settings.pidfile);

@@ -23,13 +23,16 @@ fn main() -> ExitCode {
     }
     // Nor on every container start: only the shim's own flags are parsed.
     if args.get(1).is_some_and(|a| a == "shim") {
+        if args.get(2).is_some_and(|a| a == "--standby") {
+            return run_standby();
+        }
         use clap::{Args, FromArgMatches};
         let cmd = cli::ShimArgs::augment_args(clap::Command::new("shim"));
         return match cmd
             .try_get_matches_from(&args[1..])
             .and_then(|m| cli::ShimArgs::from_arg_matches(&m))
         {
-            Ok(a) => run_shim(a),
+            Ok(a) => run_shim(shim_args(a)),
             Err(e) => {
                 let _ = e.print();
                 ExitCode::from(125)
@@ -58,7 +61,7 @@ fn main() -> ExitCode {
         return daemon::run(d, &args);
     }
     if let cli::Command::Shim(a) = parsed.command {
-        return run_shim(a);
+        return run_shim(shim_args(a));
     }
     quiet_on_closed_stdout();
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -117,8 +120,50 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
+/// `berth shim --standby` (internal): a shim started ahead of need, which
+/// waits for its container's arguments as one JSON line on stdin (see the
+/// engine's `containers::standby`). The end of stdin, before any line, is
+/// the daemon going away.
+fn run_standby() -> ExitCode {
+    use std::io::BufRead;
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => return ExitCode::SUCCESS,
+        Ok(_) => {}
+    }
+    match serde_json::from_str::<berth_runtime::shim::ShimArgs>(&line) {
+        Ok(a) => run_shim(a),
+        Err(e) => {
+            let failed =
+                berth_runtime::shim::StartReport::failed(format!("shim: bad arguments: {e}"));
+            println!("{}", serde_json::to_string(&failed).unwrap_or_default());
+            ExitCode::from(125)
+        }
+    }
+}
+
+/// `berth shim --id …` (internal): its flags, as [`run_shim`] takes them.
+fn shim_args(a: cli::ShimArgs) -> berth_runtime::shim::ShimArgs {
+    let max_size = a
+        .log_max_size
+        .as_deref()
+        .and_then(|s| commands::container_opts::ram_in_bytes(s).ok())
+        .map(|n| n as u64);
+    berth_runtime::shim::ShimArgs {
+        id: a.id,
+        bundle: a.bundle,
+        state_root: a.state_root,
+        log_path: a.log.unwrap_or_default(),
+        log_max_size: max_size,
+        log_max_files: a.log_max_file.unwrap_or(1),
+        stdin: a.stdin,
+        stdin_once: a.stdin_once,
+        tty: a.tty,
+    }
+}
+
 /// `berth shim` (internal): creates a container and becomes its monitor.
-fn run_shim(a: cli::ShimArgs) -> ExitCode {
+fn run_shim(a: berth_runtime::shim::ShimArgs) -> ExitCode {
     // The runtime's own diagnostics go to the bundle's shim.log.
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)
@@ -131,21 +176,6 @@ fn run_shim(a: cli::ShimArgs) -> ExitCode {
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
             .try_init();
     }
-    let max_size = a
-        .log_max_size
-        .as_deref()
-        .and_then(|s| commands::container_opts::ram_in_bytes(s).ok())
-        .map(|n| n as u64);
-    let code = berth_runtime::shim::run(berth_runtime::shim::ShimArgs {
-        id: a.id,
-        bundle: a.bundle,
-        state_root: a.state_root,
-        log_path: a.log.unwrap_or_default(),
-        log_max_size: max_size,
-        log_max_files: a.log_max_file.unwrap_or(1),
-        stdin: a.stdin,
-        stdin_once: a.stdin_once,
-        tty: a.tty,
-    });
+    let code = berth_runtime::shim::run(a);
     ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -1452,3 +1452,140 @@ fn without_berth_shim_the_shim_monitors_in_place() {
     assert_eq!(out.status.code(), Some(5));
     ok(&d.berth(&["rm", "-f", "lone"]));
 }
+
+/// The standby `berth shim` children of the daemon (see the engine's
+/// `containers::standby`).
+fn standby_shims(d: &Daemon) -> Vec<u32> {
+    let daemon = d.pid().expect("daemon running");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 2..].split(' ').nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            cmd.ends_with(b"shim\0--standby\0") && ppid == Some(daemon)
+        })
+        .collect()
+}
+
+/// After a start the daemon has the next start's `berth shim` waiting; the
+/// next start hands its container to that one (which becomes its monitor:
+/// the waiting process itself is gone) and starts another; a standby killed
+/// meanwhile is replaced by a fresh shim, unseen by the user.
+#[test]
+fn the_next_start_finds_its_shim_started_ahead() {
+    let d = setup();
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "busybox", "echo", "one"])),
+        "one\n"
+    );
+    assert!(
+        wait_for(|| standby_shims(&d).len() == 1, 5),
+        "no standby shim"
+    );
+    let first = standby_shims(&d)[0];
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "busybox", "echo", "two"])),
+        "two\n"
+    );
+    assert!(
+        wait_for(
+            || !std::path::Path::new(&format!("/proc/{first}")).exists(),
+            5
+        ),
+        "the standby shim {first} did not serve the start"
+    );
+    assert!(wait_for(|| standby_shims(&d).len() == 1, 5));
+    let second = standby_shims(&d)[0];
+    assert_ne!(second, first);
+    // Killed while it waits: the next start still runs, and docker sees no
+    // difference.
+    signal(second, rustix::process::Signal::KILL);
+    let out = d.docker(&["run", "--rm", "busybox", "sh", "-c", "echo three; exit 4"]);
+    assert_eq!(text(&out.stdout), "three\n");
+    assert_eq!(out.status.code(), Some(4));
+    assert!(wait_for(|| standby_shims(&d).len() == 1, 5));
+    // A stopped daemon leaves none behind.
+    let last = standby_shims(&d)[0];
+    let mut d = d;
+    d.stop();
+    assert!(
+        wait_for(
+            || !std::path::Path::new(&format!("/proc/{last}")).exists(),
+            5
+        ),
+        "the standby shim outlived the daemon"
+    );
+}
+
+/// `--rm`: the rootfs of such a container is mounted `volatile` (nothing
+/// of it is synced, it is thrown away), one without `--rm` is not; at its
+/// end the container is gone at once (record, directories, mounts), also
+/// when the daemon is killed around its end.
+#[test]
+fn an_auto_removed_container_leaves_nothing() {
+    let mut d = setup();
+    let rm_id = ok(&d.berth(&["run", "-d", "--rm", "busybox", "sleep", "30"]))
+        .trim()
+        .to_string();
+    let kept_id = ok(&d.berth(&["run", "-d", "busybox", "sleep", "30"]))
+        .trim()
+        .to_string();
+    let rootfs_options = |id: &str| -> String {
+        let merged = d.data_root().join("containers").join(id).join("merged");
+        mounts_with(&format!(" {} ", merged.display())).join("\n")
+    };
+    assert!(
+        rootfs_options(&rm_id).contains("volatile"),
+        "{}",
+        rootfs_options(&rm_id)
+    );
+    assert!(
+        !rootfs_options(&kept_id).contains("volatile"),
+        "{}",
+        rootfs_options(&kept_id)
+    );
+    // Writes inside work as anywhere (fsync included).
+    ok(&d.berth(&["exec", &rm_id, "sh", "-c", "echo x > /f && sync && cat /f"]));
+    ok(&d.berth(&["rm", "-f", &kept_id]));
+    ok(&d.berth(&["kill", &rm_id]));
+    assert!(wait_for(
+        || ok(&d.berth(&["ps", "-aq"])).trim().is_empty(),
+        10
+    ));
+    let gone = |d: &Daemon, id: &str| {
+        !d.data_root().join("containers").join(id).exists()
+            && !d.exec_root().join("containers").join(id).exists()
+            && mounts_with(id).is_empty()
+    };
+    assert!(wait_for(|| gone(&d, &rm_id), 5), "leftovers of {rm_id}");
+    // The daemon killed while --rm containers end, at various points: after
+    // its restart none is listed and nothing of them is left.
+    let mut ids = Vec::new();
+    for (round, delay_ms) in [150u64, 250, 400].into_iter().enumerate() {
+        let batch: Vec<String> = (0..3)
+            .map(|_| {
+                ok(&d.berth(&["run", "-d", "--rm", "busybox", "sleep", "0.2"]))
+                    .trim()
+                    .to_string()
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        d.kill9();
+        d.spawn().expect("the daemon restarts after a crash");
+        assert!(
+            wait_for(|| ok(&d.berth(&["ps", "-aq"])).trim().is_empty(), 10),
+            "round {round}: {}",
+            ok(&d.berth(&["ps", "-a"]))
+        );
+        ids.extend(batch);
+    }
+    for id in &ids {
+        assert!(wait_for(|| gone(&d, id), 5), "leftovers of {id}");
+    }
+}

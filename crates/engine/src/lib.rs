@@ -8,6 +8,7 @@ pub mod containers;
 pub mod detach;
 pub mod error;
 pub mod events;
+pub mod exec_root;
 pub mod images;
 pub mod layers;
 pub mod networks;
@@ -76,6 +77,10 @@ pub struct Engine {
     watches: Mutex<HashMap<String, tokio::sync::watch::Sender<containers::lifecycle::Gen>>>,
     /// Attaches waiting for a container to start.
     attach_pending: Mutex<HashMap<String, usize>>,
+    /// Signalled when an attach stops waiting (a start waits for none to be left).
+    attach_settled: std::sync::Condvar,
+    /// The `berth shim` of the next start, started ahead.
+    standby: containers::standby::Standby,
     /// The daemon's async runtime (monitors, restart timers).
     rt: tokio::runtime::Handle,
     /// Volumes (`<data-root>/volumes`).
@@ -140,6 +145,8 @@ impl Engine {
             container_lock: Mutex::new(()),
             watches: Mutex::new(HashMap::new()),
             attach_pending: Mutex::new(HashMap::new()),
+            attach_settled: std::sync::Condvar::new(),
+            standby: Default::default(),
             volume_holds: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             execs: Mutex::new(HashMap::new()),

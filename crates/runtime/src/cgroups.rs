@@ -5,7 +5,7 @@
 //! start the daemon gives the kernel's migration grace period.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::spec::Resources;
@@ -20,18 +20,29 @@ pub fn container_path(id: &str) -> String {
 
 /// Starts, on a thread of its own, the RCU grace period that the next
 /// `cgroup.procs` write must wait for, so that it overlaps the work before
-/// a container's start writes its intermediate process there.
+/// a container's start writes its intermediate process there, and keeps
+/// the way open while containers keep starting.
 ///
 /// The kernel's global threadgroup semaphore makes its first writer after a
 /// quiet spell wait one grace period (8-15 ms on these machines), and keeps
 /// the way open for writers in the next period or so. libcontainer joins a
 /// new container's cgroups that way ~10 ms into a start; a no-op move of the
-/// daemon into its own cgroup at the start request has then paid most of
-/// the wait already. One at a time; failures are ignored (nothing depends
-/// on it but speed). A host booted with `cgroup_favordynmods=true` has no
-/// such wait.
+/// daemon into its own cgroup at the create and start requests has then
+/// paid the wait already. The thread repeats the move every few
+/// milliseconds until a second has passed without a request, so starts in
+/// a burst (a `run` loop, `compose up`) never meet the wait; meanwhile forks
+/// and exits take the semaphore's slower path, the trade the kernel's
+/// `favordynmods` makes for good. One thread at a time; failures are
+/// ignored (nothing depends on it but speed). A host booted with
+/// `cgroup_favordynmods=true` has no such wait.
 pub fn begin_migration_grace_period() {
+    /// How long the way is kept open after the last request.
+    const KEEP_OPEN_MS: u64 = 1000;
+    /// Well under a grace period, so the way never closes in between.
+    const RENEW: std::time::Duration = std::time::Duration::from_millis(4);
     static RUNNING: AtomicBool = AtomicBool::new(false);
+    static BASE: OnceLock<std::time::Instant> = OnceLock::new();
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
     // The daemon's own cgroup.procs (in any hierarchy: the semaphore is
     // global), found once: the no-op move leaves the daemon where it is.
     static OWN_PROCS: OnceLock<Option<PathBuf>> = OnceLock::new();
@@ -46,13 +57,26 @@ pub fn begin_migration_grace_period() {
     }) else {
         return;
     };
+    let now_ms = || {
+        BASE.get_or_init(std::time::Instant::now)
+            .elapsed()
+            .as_millis() as u64
+    };
+    LAST_MS.store(now_ms(), Ordering::Release);
     if RUNNING.swap(true, Ordering::AcqRel) {
         return;
     }
     let spawned = std::thread::Builder::new()
         .name("cgroup-gp".into())
         .spawn(move || {
-            let _ = std::fs::write(procs, std::process::id().to_string());
+            let me = std::process::id().to_string();
+            loop {
+                let _ = std::fs::write(procs, &me);
+                if now_ms().saturating_sub(LAST_MS.load(Ordering::Acquire)) > KEEP_OPEN_MS {
+                    break;
+                }
+                std::thread::sleep(RENEW);
+            }
             RUNNING.store(false, Ordering::Release);
         });
     if spawned.is_err() {
@@ -242,10 +266,32 @@ mod tests {
     /// the same after it.
     #[test]
     fn the_grace_period_head_start_leaves_the_process_where_it_was() {
+        let keepers = || {
+            std::fs::read_dir("/proc/self/task")
+                .unwrap()
+                .flatten()
+                .filter(|t| {
+                    std::fs::read_to_string(t.path().join("comm"))
+                        .is_ok_and(|c| c.trim() == "cgroup-gp")
+                })
+                .count()
+        };
         let before = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         begin_migration_grace_period();
         begin_migration_grace_period();
         std::thread::sleep(std::time::Duration::from_millis(300));
+        // One thread keeps the way open while requests come…
+        assert_eq!(keepers(), 1);
+        assert_eq!(
+            std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+            before
+        );
+        // …and goes a second after the last one.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while keepers() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        assert_eq!(keepers(), 0, "the keeper thread outlived its second");
         assert_eq!(
             std::fs::read_to_string("/proc/self/cgroup").unwrap(),
             before

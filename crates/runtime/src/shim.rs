@@ -22,8 +22,9 @@ pub use berth_shim::{connect, read_exit, socket_path, ExitStatus, StartReport};
 use berth_shim::{console_path, monitor::JsonLog, now};
 use serde_json::Value;
 
-/// Arguments of `berth shim`.
-#[derive(Debug, Clone)]
+/// Arguments of `berth shim` (its flags, or one JSON line on the stdin of
+/// `berth shim --standby`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ShimArgs {
     /// Container ID.
     pub id: String,

@@ -554,6 +554,13 @@ fn cgroup_dirs(cgroup_path: &str) -> Vec<PathBuf> {
 /// libcontainer's forced delete does.
 fn remove_cgroup(cgroup_path: &str, slog: &mut ShimLog) {
     let deadline = Instant::now() + Duration::from_secs(5);
+    // Most often every process is gone and no cgroup was made below: one
+    // rmdir a hierarchy, nothing read.
+    let mut dirs = cgroup_dirs(cgroup_path);
+    dirs.retain(|d| fs::remove_dir(d).is_err() && d.exists());
+    if dirs.is_empty() {
+        return;
+    }
     loop {
         let dirs = cgroup_dirs(cgroup_path);
         if dirs.is_empty() {

@@ -9,6 +9,20 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::mount::{MountFlags, UnmountFlags};
 
+/// What becomes of an overlay's upper layer after use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upper {
+    /// Kept: the kernel syncs the upper filesystem at unmount and honours
+    /// fsync inside.
+    Kept,
+    /// Thrown away after the unmount (a `--rm` container, a build step
+    /// whose changes are copied out): mounted `volatile`, so the unmount
+    /// does not sync the whole upper filesystem (a `syncfs` of the data
+    /// root's disk, milliseconds on a busy one) and fsync inside is free.
+    /// Kernels without the option (before 5.10) get a plain mount.
+    Discarded,
+}
+
 /// Mounts an overlay: `lowers` top-most first (an empty list mounts an empty
 /// root), `upper` and `work` on the same filesystem, at `target`.
 pub fn mount_overlay(
@@ -17,6 +31,7 @@ pub fn mount_overlay(
     work: &Path,
     target: &Path,
     empty: &Path,
+    keep: Upper,
 ) -> io::Result<()> {
     let lower: Vec<String> = if lowers.is_empty() {
         vec![empty.display().to_string()]
@@ -49,20 +64,28 @@ pub fn mount_overlay(
             ),
         ));
     }
-    let data = std::ffi::CString::new(data).map_err(|_| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "overlay options contain a NUL byte",
-        )
-    })?;
-    rustix::mount::mount(
-        "overlay",
-        target,
-        "overlay",
-        MountFlags::empty(),
-        Some(data.as_c_str()),
-    )
-    .map_err(|e| {
+    let cstr = |d: String| {
+        std::ffi::CString::new(d).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "overlay options contain a NUL byte",
+            )
+        })
+    };
+    let mount = |d: &std::ffi::CStr| {
+        rustix::mount::mount("overlay", target, "overlay", MountFlags::empty(), Some(d))
+    };
+    if keep == Upper::Discarded {
+        // A volatile mount leaves work/work/incompat/volatile behind, and
+        // the kernel refuses to mount over it again (its sign that the
+        // upper layer may have missed writes): for a layer that is thrown
+        // away anyway, that is no reason to fail.
+        let _ = std::fs::remove_dir_all(work.join("work").join("incompat"));
+        if mount(&cstr(format!("{data},volatile"))?).is_ok() {
+            return Ok(());
+        }
+    }
+    mount(&cstr(data)?).map_err(|e| {
         io::Error::new(
             io::Error::from(e).kind(),
             format!("mounting overlay at {}: {e}", target.display()),
@@ -269,14 +292,82 @@ mod tests {
         std::fs::write(l1.join("a"), b"top").unwrap();
         std::fs::write(l2.join("a"), b"bottom").unwrap();
         std::fs::write(l2.join("b"), b"b").unwrap();
-        mount_overlay(&[l1.clone(), l2.clone()], &up, &wk, &mnt, &empty).unwrap();
+        mount_overlay(
+            &[l1.clone(), l2.clone()],
+            &up,
+            &wk,
+            &mnt,
+            &empty,
+            Upper::Kept,
+        )
+        .unwrap();
         assert!(is_mounted(&mnt));
+        assert!(!super_options(&mnt).contains("volatile"));
         assert_eq!(std::fs::read(mnt.join("a")).unwrap(), b"top");
         std::fs::write(mnt.join("c"), b"new").unwrap();
         unmount(&mnt).unwrap();
         assert!(!is_mounted(&mnt));
         assert_eq!(std::fs::read(up.join("c")).unwrap(), b"new");
         assert!(!l1.join("c").exists());
+        unmount(&mnt).unwrap();
+    }
+
+    /// The options the kernel shows for the mount at `target`.
+    fn super_options(target: &Path) -> String {
+        let want = target.display().to_string();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .find(|l| l.split(' ').nth(4) == Some(want.as_str()))
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_discarded_upper_is_mounted_volatile_and_again_after_unmount() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = |n: &str| {
+            let x = dir.path().join(n);
+            std::fs::create_dir_all(&x).unwrap();
+            x
+        };
+        let (l1, up, wk, mnt, empty) = (p("l1"), p("up"), p("wk"), p("mnt"), p("empty"));
+        std::fs::write(l1.join("a"), b"low").unwrap();
+        for round in 0..2 {
+            mount_overlay(
+                std::slice::from_ref(&l1),
+                &up,
+                &wk,
+                &mnt,
+                &empty,
+                Upper::Discarded,
+            )
+            .unwrap();
+            assert!(
+                super_options(&mnt).contains("volatile"),
+                "round {round}: {}",
+                super_options(&mnt)
+            );
+            // The kernel marks the work directory; the next mount clears it.
+            assert!(wk.join("work/incompat/volatile").is_dir());
+            assert_eq!(std::fs::read(mnt.join("a")).unwrap(), b"low");
+            std::fs::write(mnt.join(format!("new{round}")), b"x").unwrap();
+            unmount(&mnt).unwrap();
+            assert!(!is_mounted(&mnt));
+        }
+        assert!(up.join("new0").exists() && up.join("new1").exists());
+        // A kept upper mounts over a work directory a volatile mount used
+        // only once it is cleared: the discarded mount clears it itself.
+        std::fs::remove_dir_all(wk.join("work/incompat")).unwrap();
+        mount_overlay(
+            std::slice::from_ref(&l1),
+            &up,
+            &wk,
+            &mnt,
+            &empty,
+            Upper::Kept,
+        )
+        .unwrap();
         unmount(&mnt).unwrap();
     }
 }

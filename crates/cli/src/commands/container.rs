@@ -149,18 +149,18 @@ pub async fn attach_start_wait(client: &Client, id: &str, a: Attach) -> Result<u
         ("stderr", if a.stderr { "1" } else { "0" }),
         ("detachKeys", &keys_text),
     ]);
-    let conn = client
-        .hijack(&format!("/containers/{id}/attach?{q}"), None)
-        .await?;
-    let wait_client = client.clone();
+    let attach_path = format!("/containers/{id}/attach?{q}");
     let cond = if a.removed { "removed" } else { "next-exit" };
     let wait_path = format!("/containers/{id}/wait?condition={cond}");
-    // Like docker: the wait is registered (its headers are back) before the
-    // start, so even an instant exit is seen.
-    let wait_resp = wait_client
-        .request(Method::POST, &wait_path, empty(), None)
-        .await
-        .map_err(|e| Exit(125, e.to_string()))?;
+    // Like docker: the attach and the wait are both registered (their
+    // headers are back) before the start, so no output and not even an
+    // instant exit is missed; they are made side by side.
+    let (conn, wait_resp) = tokio::join!(
+        client.hijack(&attach_path, None),
+        client.request(Method::POST, &wait_path, empty(), None)
+    );
+    let conn = conn?;
+    let wait_resp = wait_resp.map_err(|e| Exit(125, e.to_string()))?;
     let waiter = tokio::spawn(async move { berth_api::client::read_json(wait_resp).await });
     let raw = (a.tty && a.stdin).then(interactive::RawTerminal::enable);
     let proxy = (a.sig_proxy && !a.tty).then(|| interactive::proxy_signals(client, id));

@@ -99,6 +99,9 @@ impl Engine {
             &dir.join("work"),
             &dir.join("merged"),
             &empty,
+            // The step's changes are read out of the upper directory into
+            // a layer of their own; the directory itself goes.
+            berth_snapshot::mount::Upper::Discarded,
         )
         .map_err(|e| EngineError::internal(e.to_string()))?;
         s.mounted = true;

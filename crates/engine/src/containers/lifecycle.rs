@@ -3,8 +3,7 @@
 //! policies, and recovery of running containers when the daemon restarts.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -226,9 +225,14 @@ impl Engine {
         self.clear_stale_launch(&rec.id);
         let dirs = self.container_dirs(&rec.id);
         let rootfs = self.mount_rootfs(rec).map_err(plain)?;
-        // Addresses first: /etc/hosts names the container by them.
+        // Addresses first: /etc/hosts names the container by them; the
+        // record keeps them before anything uses them (a container without
+        // a network changes nothing, and skips the durable write).
+        let before = serde_json::to_vec(&*rec).ok();
         self.allocate_endpoints(rec).map_err(plain)?;
-        self.save_container(rec).map_err(plain)?;
+        if before.is_none() || serde_json::to_vec(&*rec).ok() != before {
+            self.save_container(rec).map_err(plain)?;
+        }
         self.write_etc_files(rec).map_err(plain)?;
         let spec = self.runtime_spec(rec, &rootfs).map_err(plain)?;
         let mut oci = berth_runtime::spec::build(&spec);
@@ -247,50 +251,29 @@ impl Engine {
             .and_then(|_| std::fs::rename(&tmp, &cfg_path))
             .map_err(io_context(format!("writing {}", cfg_path.display())))
             .map_err(plain)?;
-        // The daemon's own binary, even if it was replaced on disk since.
-        let exe = std::path::PathBuf::from("/proc/self/exe");
-        let log_cfg = &rec.host_config["LogConfig"]["Config"];
-        let mut cmd = Command::new(exe);
-        cmd.arg("shim")
-            .arg("--id")
-            .arg(&rec.id)
-            .arg("--bundle")
-            .arg(&dirs.bundle)
-            .arg("--state-root")
-            .arg(self.config.exec_root.join("runtime"));
         // Without a log path the shim keeps no log: the `none` driver.
-        if rec.host_config["LogConfig"]["Type"] != "none" {
-            cmd.arg("--log").arg(&dirs.log);
-        }
-        if let Some(sz) = log_cfg["max-size"].as_str() {
-            cmd.arg("--log-max-size").arg(sz);
-        }
-        if let Some(n) = log_cfg["max-file"].as_str() {
-            cmd.arg("--log-max-file").arg(n);
-        }
-        if rec.config["Tty"].as_bool() == Some(true) {
-            cmd.arg("--tty");
-        }
-        if rec.config["OpenStdin"].as_bool() == Some(true) {
-            cmd.arg("--stdin");
-            if rec.config["StdinOnce"].as_bool() == Some(true) {
-                cmd.arg("--stdin-once");
-            }
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io_context("starting the shim"))
+        let log_cfg = &rec.host_config["LogConfig"]["Config"];
+        let line = self
+            .run_shim(&shim::ShimArgs {
+                id: rec.id.clone(),
+                bundle: dirs.bundle.clone(),
+                state_root: self.config.exec_root.join("runtime"),
+                log_path: if rec.host_config["LogConfig"]["Type"] == "none" {
+                    std::path::PathBuf::new()
+                } else {
+                    dirs.log.clone()
+                },
+                log_max_size: log_cfg["max-size"].as_str().and_then(super::spec::log_size),
+                log_max_files: log_cfg["max-file"]
+                    .as_str()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(1),
+                stdin: rec.config["OpenStdin"].as_bool() == Some(true),
+                stdin_once: rec.config["OpenStdin"].as_bool() == Some(true)
+                    && rec.config["StdinOnce"].as_bool() == Some(true),
+                tty: rec.config["Tty"].as_bool() == Some(true),
+            })
             .map_err(plain)?;
-        let stdout = child.stdout.take();
-        // The shim forks at once; its first process exits right away.
-        let _ = child.wait();
-        let mut line = String::new();
-        if let Some(out) = stdout {
-            let _ = BufReader::new(out).take(1 << 20).read_line(&mut line);
-        }
         let report: StartReport = serde_json::from_str(line.trim()).map_err(|_| {
             plain(EngineError::internal(format!(
                 "the shim of container {} failed before reporting (see {})",
@@ -329,10 +312,7 @@ impl Engine {
         }
         // Let waiting attaches connect before the process runs.
         self.notify(rec, |g| g.created_in_shim = true);
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.pending_attaches(&rec.id) > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        self.attaches_settled(&rec.id, Duration::from_secs(5));
         // The exit watch is asked for before the start, so that even a
         // process that ends at once is seen ending (not only found ended).
         let watch = shim::connect(&dirs.bundle, &json!({"op": "wait"})).ok();
@@ -366,11 +346,15 @@ impl Engine {
         Ok(())
     }
 
-    fn pending_attaches(&self, id: &str) -> usize {
-        self.attach_pending
-            .lock()
-            .map(|m| m.get(id).copied().unwrap_or(0))
-            .unwrap_or(0)
+    /// Waits (at most `timeout`) until no attach to `id` is still waiting
+    /// for its start.
+    fn attaches_settled(&self, id: &str, timeout: Duration) {
+        let Ok(m) = self.attach_pending.lock() else {
+            return;
+        };
+        let _ = self
+            .attach_settled
+            .wait_timeout_while(m, timeout, |m| m.get(id).is_some_and(|n| *n > 0));
     }
 
     /// Counts an attach that waits for the container's start.
@@ -380,6 +364,7 @@ impl Engine {
             *n = (*n as isize + delta).max(0) as usize;
             if *n == 0 {
                 m.remove(id);
+                self.attach_settled.notify_all();
             }
         }
     }
@@ -538,6 +523,28 @@ impl Engine {
             return;
         }
         rec.state.restarting = false;
+        if auto_remove {
+            // `--rm`: the record goes in one durable write (no "exited",
+            // no "removing" state in between); the waiters are answered,
+            // then the files go. A crash before the write finds the
+            // container running with its exit recorded by the shim, and
+            // removes it at the next start; one after it finds files no
+            // record names, and sweeps them (sweep_container_leftovers).
+            match self.store.write(|tx| tx.delete(CONTAINERS, id)) {
+                Ok(_) => {
+                    self.notify(&rec, |g| {
+                        g.exits += 1;
+                        g.exit_code = i64::from(status.exit_code);
+                    });
+                    self.forget_container(&rec, true);
+                    if let Err(e) = self.remove_container_files(id) {
+                        tracing::warn!("auto-removing container {id}: {e}");
+                    }
+                    return;
+                }
+                Err(e) => tracing::warn!("auto-removing container {id}: {e}"),
+            }
+        }
         let _ = self.set_state(&rec);
         self.notify(&rec, |g| {
             g.exits += 1;
@@ -714,11 +721,19 @@ impl Engine {
             return Err(e);
         }
         self.store.write(|tx| tx.delete(CONTAINERS, &rec.id))?;
+        self.forget_container(&rec, volumes);
+        Ok(())
+    }
+
+    /// What follows the deletion of a container's record: its anonymous
+    /// volumes (with `volumes`), execs, the `destroy` event, and the
+    /// waiters for its removal.
+    fn forget_container(&self, rec: &ContainerRecord, volumes: bool) {
         if volumes {
-            self.remove_anonymous_volumes(&rec);
+            self.remove_anonymous_volumes(rec);
         }
         self.forget_execs(&rec.id);
-        self.container_event(&rec, "destroy", BTreeMap::new());
+        self.container_event(rec, "destroy", BTreeMap::new());
         let tx = self.watch_sender(&rec.id);
         tx.send_modify(|g| {
             g.seq += 1;
@@ -728,7 +743,6 @@ impl Engine {
         if let Ok(mut w) = self.watches.lock() {
             w.remove(&rec.id);
         }
-        Ok(())
     }
 
     /// `POST /containers/{id}/wait`: the exit code once `condition` holds.

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod logs;
 pub mod rootfs;
 pub mod spec;
+pub mod standby;
 pub mod stats;
 
 use std::collections::BTreeMap;
@@ -324,6 +325,9 @@ impl Engine {
         body: &Value,
         opts: &CreateOptions,
     ) -> Result<(String, Vec<String>)> {
+        // A start most often follows (`run`): the kernel's wait for its
+        // cgroup join begins now (see begin_migration_grace_period).
+        berth_runtime::cgroups::begin_migration_grace_period();
         crate::images::import::check_platform(opts.platform.as_deref())?;
         let Value::Object(body) = body else {
             return Err(EngineError::invalid(

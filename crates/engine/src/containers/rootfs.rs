@@ -130,7 +130,13 @@ impl Engine {
         for p in [&d.upper, &d.work, &d.merged] {
             fs::create_dir_all(p).map_err(io_context(format!("creating {}", p.display())))?;
         }
-        berth_snapshot::mount::mount_overlay(&lowers, &d.upper, &d.work, &d.merged, &empty)
+        // A `--rm` container's changes go with it: no sync at its end.
+        let keep = if rec.host_config["AutoRemove"].as_bool() == Some(true) {
+            berth_snapshot::mount::Upper::Discarded
+        } else {
+            berth_snapshot::mount::Upper::Kept
+        };
+        berth_snapshot::mount::mount_overlay(&lowers, &d.upper, &d.work, &d.merged, &empty, keep)
             .map_err(|e| EngineError::internal(e.to_string()))?;
         Ok(d.merged)
     }

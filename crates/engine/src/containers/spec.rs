@@ -552,7 +552,7 @@ fn validate_log_config(lc: &Value) -> Result<()> {
 }
 
 /// A log size as Docker's `max-size` takes it ("10m", "512k", "1g", bytes).
-fn log_size(v: &str) -> Option<u64> {
+pub(crate) fn log_size(v: &str) -> Option<u64> {
     let v = v.trim().to_ascii_lowercase();
     let digits = v
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
