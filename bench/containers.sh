@@ -40,6 +40,11 @@ b_rss=$(rss_kb "$bpid")
 shims=$(pgrep -f "berth-shim --id" || true)
 b_shim_rss=$(for p in $shims; do rss_kb "$p"; done | median)
 b_shim_pss=$(for p in $shims; do pss_kb "$p"; done | median)
+# The shim of the next start, waiting (one per daemon, once it has started
+# containers): its RSS and PSS.
+standby=$(pgrep -f "shim --standby" -P "$bpid" | head -1)
+b_standby_rss=$([ -n "$standby" ] && rss_kb "$standby" || echo 0)
+b_standby_pss=$([ -n "$standby" ] && pss_kb "$standby" || echo 0)
 
 d_run=- d_cs=- d_stop=- d_conc=- d_idle=- d_rss=- d_shim_rss=- d_shim_pss=-
 start_docker --bridge none --iptables=false --ip6tables=false
@@ -64,4 +69,5 @@ printf '%-40s %12s %12s\n' "daemon RSS idle (MB)" "$(mb "$b_idle")" "$(mb "$d_id
 printf '%-40s %12s %12s\n' "daemon RSS with $N containers (MB)" "$(mb "$b_rss")" "$(mb "$d_rss")"
 printf '%-40s %12s %12s\n' "per-container shim RSS (MB)" "$(mb "${b_shim_rss:-0}")" "$(mb "${d_shim_rss:--}")"
 printf '%-40s %12s %12s\n' "per-container shim PSS (MB)" "$(mb "${b_shim_pss:-0}")" "$(mb "${d_shim_pss:--}")"
+printf '%-40s %12s %12s\n' "waiting shim of the next start RSS/PSS (MB)" "$(mb "$b_standby_rss")/$(mb "$b_standby_pss")" "-"
 echo "exec latency (exec c true): bench/interactive.sh"
