@@ -279,16 +279,21 @@ mod tests {
         assert!(root.join("etc/z").is_dir());
     }
 
-    #[test]
-    fn overlay_mount_and_unmount() {
+    /// A temporary directory with the named subdirectories made.
+    fn scratch<const N: usize>(names: [&str; N]) -> (tempfile::TempDir, [PathBuf; N]) {
         let dir = tempfile::tempdir().unwrap();
-        let p = |n: &str| {
+        let paths = names.map(|n| {
             let x = dir.path().join(n);
             std::fs::create_dir_all(&x).unwrap();
             x
-        };
-        let (l1, l2, up, wk, mnt, empty) =
-            (p("l1"), p("l2"), p("up"), p("wk"), p("mnt"), p("empty"));
+        });
+        (dir, paths)
+    }
+
+    #[test]
+    fn overlay_mount_and_unmount() {
+        let (_dir, [l1, l2, up, wk, mnt, empty]) =
+            scratch(["l1", "l2", "up", "wk", "mnt", "empty"]);
         std::fs::write(l1.join("a"), b"top").unwrap();
         std::fs::write(l2.join("a"), b"bottom").unwrap();
         std::fs::write(l2.join("b"), b"b").unwrap();
@@ -325,13 +330,7 @@ mod tests {
 
     #[test]
     fn a_discarded_upper_is_mounted_volatile_and_again_after_unmount() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = |n: &str| {
-            let x = dir.path().join(n);
-            std::fs::create_dir_all(&x).unwrap();
-            x
-        };
-        let (l1, up, wk, mnt, empty) = (p("l1"), p("up"), p("wk"), p("mnt"), p("empty"));
+        let (_dir, [l1, up, wk, mnt, empty]) = scratch(["l1", "up", "wk", "mnt", "empty"]);
         std::fs::write(l1.join("a"), b"low").unwrap();
         for round in 0..2 {
             mount_overlay(
