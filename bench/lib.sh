@@ -9,8 +9,10 @@ work=$(mktemp -d /var/tmp/berth-bench.XXXXXX)
 pids=()
 bench_cleanup() {
   for cli in "$BERTH -H unix://$work/berth/sock" "docker -H unix://$work/docker/sock"; do
-    ids=$($cli ps -aq 2>/dev/null || true)
-    [ -n "$ids" ] && $cli rm -f $ids >/dev/null 2>&1 || true
+    # Bounded: a daemon that hangs on a removal (dockerd 20.10 was seen to)
+    # must not keep the benchmark from ending; the kills below follow.
+    ids=$(timeout 30 $cli ps -aq 2>/dev/null || true)
+    [ -n "$ids" ] && timeout 120 $cli rm -f $ids >/dev/null 2>&1 || true
   done
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 2
