@@ -827,36 +827,13 @@ pub struct TopArgs {
     pub ps_args: Vec<String>,
 }
 
-// `berth shim` (internal).
+// `berth shim --standby` (internal): reads its container's arguments, one
+// JSON line, from stdin.
 #[derive(Args, Debug)]
 pub struct ShimArgs {
-    /// Container ID.
-    #[arg(long = "id")]
-    pub id: String,
-    /// Bundle directory.
-    #[arg(long = "bundle")]
-    pub bundle: std::path::PathBuf,
-    /// Runtime state root.
-    #[arg(long = "state-root")]
-    pub state_root: std::path::PathBuf,
-    /// json-file log path (none: the `none` log driver, nothing kept).
-    #[arg(long = "log")]
-    pub log: Option<std::path::PathBuf>,
-    /// Rotate past this size (e.g. 10m).
-    #[arg(long = "log-max-size")]
-    pub log_max_size: Option<String>,
-    /// Number of log files to keep.
-    #[arg(long = "log-max-file")]
-    pub log_max_file: Option<u32>,
-    /// Keep stdin open.
-    #[arg(long = "stdin")]
-    pub stdin: bool,
-    /// Close stdin after the first attach ends.
-    #[arg(long = "stdin-once")]
-    pub stdin_once: bool,
-    /// Give the container a pseudo-terminal.
-    #[arg(long = "tty")]
-    pub tty: bool,
+    // Wait for the arguments (the only form; it names the process in ps).
+    #[arg(long = "standby")]
+    pub standby: bool,
 }
 
 // `--format` alone.

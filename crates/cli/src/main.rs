@@ -21,23 +21,9 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "shim-exec") {
         return ExitCode::from(berth_runtime::exec::run().clamp(0, 255) as u8);
     }
-    // Nor on every container start: only the shim's own flags are parsed.
+    // Nor on every container start: its arguments come on stdin.
     if args.get(1).is_some_and(|a| a == "shim") {
-        if args.get(2).is_some_and(|a| a == "--standby") {
-            return run_standby();
-        }
-        use clap::{Args, FromArgMatches};
-        let cmd = cli::ShimArgs::augment_args(clap::Command::new("shim"));
-        return match cmd
-            .try_get_matches_from(&args[1..])
-            .and_then(|m| cli::ShimArgs::from_arg_matches(&m))
-        {
-            Ok(a) => run_shim(shim_args(a)),
-            Err(e) => {
-                let _ = e.print();
-                ExitCode::from(125)
-            }
-        };
+        return run_standby();
     }
     let parsed = match cli::Cli::try_parse_from(&args) {
         Ok(p) => p,
@@ -59,9 +45,6 @@ fn main() -> ExitCode {
     }
     if let cli::Command::Daemon(d) = parsed.command {
         return daemon::run(d, &args);
-    }
-    if let cli::Command::Shim(a) = parsed.command {
-        return run_shim(shim_args(a));
     }
     quiet_on_closed_stdout();
     let rt = match tokio::runtime::Builder::new_current_thread()
@@ -120,10 +103,10 @@ fn quiet_on_closed_stdout() {
     }));
 }
 
-/// `berth shim --standby` (internal): a shim started ahead of need, which
-/// waits for its container's arguments as one JSON line on stdin (see the
-/// engine's `containers::standby`). The end of stdin, before any line, is
-/// the daemon going away.
+/// `berth shim --standby` (internal): a shim, most often started ahead of
+/// need, which waits for its container's arguments as one JSON line on
+/// stdin (see the engine's `containers::standby`). The end of stdin, before
+/// any line, is the daemon going away.
 fn run_standby() -> ExitCode {
     use std::io::BufRead;
     let mut line = String::new();
@@ -139,26 +122,6 @@ fn run_standby() -> ExitCode {
             println!("{}", serde_json::to_string(&failed).unwrap_or_default());
             ExitCode::from(125)
         }
-    }
-}
-
-/// `berth shim --id …` (internal): its flags, as [`run_shim`] takes them.
-fn shim_args(a: cli::ShimArgs) -> berth_runtime::shim::ShimArgs {
-    let max_size = a
-        .log_max_size
-        .as_deref()
-        .and_then(|s| commands::container_opts::ram_in_bytes(s).ok())
-        .map(|n| n as u64);
-    berth_runtime::shim::ShimArgs {
-        id: a.id,
-        bundle: a.bundle,
-        state_root: a.state_root,
-        log_path: a.log.unwrap_or_default(),
-        log_max_size: max_size,
-        log_max_files: a.log_max_file.unwrap_or(1),
-        stdin: a.stdin,
-        stdin_once: a.stdin_once,
-        tty: a.tty,
     }
 }
 

@@ -38,10 +38,9 @@ fn spawn_standby() -> std::io::Result<Child> {
         .spawn()
 }
 
-/// Hands `job` to a waiting shim; returns the report line it printed. The
-/// shim forks at once: its first process exits right away and the second
-/// reports when the container is created (or could not be).
-fn hand_over(mut child: Child, job: &str) -> std::io::Result<String> {
+/// Hands `job` to a waiting shim. A shim that cannot take it (it died)
+/// is reaped, and has begun nothing.
+fn send(mut child: Child, job: &str) -> std::io::Result<Child> {
     let sent = match child.stdin.take() {
         Some(mut stdin) => stdin.write_all(job.as_bytes()),
         None => Err(std::io::Error::other("the shim has no stdin")),
@@ -51,6 +50,13 @@ fn hand_over(mut child: Child, job: &str) -> std::io::Result<String> {
         let _ = child.wait();
         return Err(e);
     }
+    Ok(child)
+}
+
+/// The report line of a shim that took its job. The shim forks at once:
+/// its first process exits right away and the second reports when the
+/// container is created (or could not be).
+fn report(mut child: Child) -> std::io::Result<String> {
     let stdout = child.stdout.take();
     let _ = child.wait();
     let mut line = String::new();
@@ -66,16 +72,16 @@ impl Engine {
         let job = serde_json::to_string(args)
             .map(|j| j + "\n")
             .map_err(|e| EngineError::internal(format!("encoding the shim's arguments: {e}")))?;
-        let line = match self.take_standby() {
-            // A standby that could not take the job (it died before) never
-            // began it: a fresh shim does.
-            Some(child) => match hand_over(child, &job) {
-                Ok(line) => Ok(line),
-                Err(_) => spawn_standby().and_then(|c| hand_over(c, &job)),
-            },
-            None => spawn_standby().and_then(|c| hand_over(c, &job)),
-        }
-        .map_err(|e| EngineError::internal(format!("starting the shim: {e}")))?;
+        let failed = |e: std::io::Error| EngineError::internal(format!("starting the shim: {e}"));
+        let child = match self.take_standby().map(|c| send(c, &job)) {
+            Some(Ok(child)) => child,
+            // None waiting, or one that died before it could take the job
+            // (so it began nothing): a fresh shim.
+            _ => spawn_standby()
+                .and_then(|c| send(c, &job))
+                .map_err(failed)?,
+        };
+        let line = report(child).map_err(failed)?;
         self.replenish_standby();
         Ok(line)
     }
