@@ -114,11 +114,27 @@ fn berth_cli_lists_and_formats() {
     let b = d.import_busybox("localhost:5000/team/beta:2", &["LABEL tier=back"]);
     let out = ok(&d.berth(&["images"]));
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(
-        lines[0],
-        "REPOSITORY                 TAG       IMAGE ID       CREATED                  SIZE"
+    assert_eq!(lines.len(), 3, "{out}");
+    // The first columns have fixed contents; CREATED is as wide as its
+    // longest value ("Less than a second ago" or "2 seconds ago"), so the
+    // check there is that SIZE lines up with every row's size.
+    assert!(
+        lines[0].starts_with("REPOSITORY                 TAG       IMAGE ID       CREATED   "),
+        "{out}"
     );
-    assert_eq!(lines.len(), 3);
+    let size_at = lines[0].find("SIZE").expect("a SIZE column");
+    for row in &lines[1..] {
+        let last = row.rfind("  ").map(|i| i + 2);
+        assert_eq!(
+            last,
+            Some(size_at),
+            "SIZE is not aligned with its values:\n{out}"
+        );
+        assert!(
+            row[size_at..].ends_with("MB") || row[size_at..].ends_with("kB"),
+            "{out}"
+        );
+    }
     let out = ok(&d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]));
     let mut got: Vec<&str> = out.lines().collect();
     got.sort();
