@@ -474,10 +474,28 @@ fn run_inner(args: DaemonArgs) -> Result<(), String> {
     write_pidfile(&settings.pidfile)?;
     let result = serve(&settings, listens);
     let _ = fs::remove_file(&settings.pidfile);
-    result
+    // With nothing left running, the exec root's own tmpfs goes too.
+    if result == Ok(Stopped::Idle)
+        && berth_engine::exec_root::release_exec_root(&settings.exec_root)
+    {
+        tracing::info!(
+            "exec root {}: its tmpfs unmounted",
+            settings.exec_root.display()
+        );
+    }
+    result.map(|_| ())
 }
 
-fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
+/// How [`serve`] left things when it returned.
+#[derive(Debug, PartialEq, Eq)]
+enum Stopped {
+    /// No container runs: what served running containers can go.
+    Idle,
+    /// Containers keep running under their shims.
+    Busy,
+}
+
+fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<Stopped, String> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -524,13 +542,20 @@ fn serve(settings: &Settings, listens: Vec<Listen>) -> Result<(), String> {
         served.map_err(|e| e.message).map(|_| engine)
     });
     // With nothing left running, berth's table and bridges go.
-    let result = result.map(|engine| engine.network_shutdown());
+    let result = result.map(|engine| {
+        engine.network_shutdown();
+        if engine.any_container_running() {
+            Stopped::Busy
+        } else {
+            Stopped::Idle
+        }
+    });
     // Containers keep running (their shims own them); tasks still waiting on
     // them must not hold the exit up.
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
-    result?;
+    let stopped = result?;
     tracing::info!("berth daemon stopped");
-    Ok(())
+    Ok(stopped)
 }
 
 #[cfg(test)]

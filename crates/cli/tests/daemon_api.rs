@@ -282,6 +282,13 @@ fn config_file_and_tcp_listener() {
     assert!(status.success(), "{status}");
     assert!(!sock.exists());
     assert!(!dir.path().join("p.pid").exists());
+    // The exec root's own tmpfs goes with a daemon that ran nothing.
+    let run = dir.path().join("run").display().to_string();
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(run.as_str()));
+    assert!(!mounted, "{run} is still mounted after a clean stop");
 }
 
 #[test]

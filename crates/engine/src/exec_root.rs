@@ -10,6 +10,9 @@ use std::path::Path;
 
 use rustix::mount::MountFlags;
 
+/// The source name of the tmpfs berth mounts, which tells it from the host's.
+const MOUNT_SOURCE: &str = "berth-exec-root";
+
 /// `statfs` type of tmpfs (and of ramfs, which serves as well).
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
@@ -58,7 +61,7 @@ pub fn prepare_exec_root(dir: &Path) -> std::io::Result<ExecRoot> {
         return Ok(ExecRoot::OnDisk("it holds the state of running containers"));
     }
     match rustix::mount::mount(
-        "berth-exec-root",
+        MOUNT_SOURCE,
         dir,
         "tmpfs",
         MountFlags::NOSUID | MountFlags::NODEV,
@@ -67,6 +70,41 @@ pub fn prepare_exec_root(dir: &Path) -> std::io::Result<ExecRoot> {
         Ok(()) => Ok(ExecRoot::Mounted),
         Err(_) => Ok(ExecRoot::OnDisk("a tmpfs could not be mounted there")),
     }
+}
+
+/// Unmounts the tmpfs a daemon mounted on `dir` (one whose source is
+/// berth's), for a daemon that stops with no container running: a clean
+/// stop leaves the host's mounts as it found them. What is on it then is
+/// what a reboot would lose too (bundles of stopped containers, made again
+/// at their next start). Returns whether a mount was taken away.
+pub fn release_exec_root(dir: &Path) -> bool {
+    if !own_tmpfs_at(dir) {
+        return false;
+    }
+    rustix::mount::unmount(dir, rustix::mount::UnmountFlags::empty())
+        .or_else(|_| rustix::mount::unmount(dir, rustix::mount::UnmountFlags::DETACH))
+        .is_ok()
+}
+
+/// Whether the mount at `dir` is a tmpfs [`prepare_exec_root`] mounted.
+fn own_tmpfs_at(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    let want = dir.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").is_ok_and(|info| {
+        info.lines().any(|l| {
+            // Fields: id parent dev root mountpoint opts [optional…] - fstype source super
+            let mut halves = l.splitn(2, " - ");
+            let (Some(head), Some(tail)) = (halves.next(), halves.next()) else {
+                return false;
+            };
+            let mut tail = tail.split(' ');
+            head.split(' ').nth(4) == Some(want.as_str())
+                && tail.next() == Some("tmpfs")
+                && tail.next() == Some(MOUNT_SOURCE)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -105,6 +143,22 @@ mod tests {
         assert_eq!(prepare_exec_root(&dir).unwrap(), ExecRoot::InMemory);
         assert_eq!(mounts_at(&dir), 1);
         assert!(dir.join("containers/abc").is_dir());
+        // A clean stop takes it away, once.
+        assert!(release_exec_root(&dir));
+        assert_eq!(mounts_at(&dir), 0);
+        assert!(!release_exec_root(&dir));
+    }
+
+    #[test]
+    fn a_tmpfs_not_mounted_by_berth_is_never_released() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        std::fs::create_dir_all(&dir).unwrap();
+        let _guard = Unmount(&dir);
+        rustix::mount::mount("host-tmpfs", &dir, "tmpfs", MountFlags::empty(), None).unwrap();
+        assert_eq!(prepare_exec_root(&dir).unwrap(), ExecRoot::InMemory);
+        assert!(!release_exec_root(&dir));
+        assert_eq!(mounts_at(&dir), 1);
     }
 
     #[test]

@@ -110,6 +110,15 @@ impl Engine {
             .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
+    /// Whether any container runs (or is paused) by the records; true when
+    /// the records cannot be read, so callers err on the side of keeping
+    /// what running containers need.
+    pub fn any_container_running(&self) -> bool {
+        self.container_records()
+            .map(|cs| cs.iter().any(|c| c.state.running))
+            .unwrap_or(true)
+    }
+
     /// Whether [`Engine::begin_shutdown`] was called.
     pub fn is_closing(&self) -> bool {
         self.closing.load(std::sync::atomic::Ordering::SeqCst)

@@ -974,11 +974,7 @@ impl Engine {
     /// At daemon stop with nothing left running: berth's table and bridges
     /// go, so the host is as it was.
     pub fn network_shutdown(&self) {
-        let any_running = self
-            .container_records()
-            .map(|cs| cs.iter().any(|c| c.state.running))
-            .unwrap_or(true);
-        if any_running {
+        if self.any_container_running() {
             return;
         }
         let bridges = self.own_bridge_devices();
