@@ -108,26 +108,12 @@ fn quiet_on_closed_stdout() {
 /// stdin (see the engine's `containers::standby`). The end of stdin, before
 /// any line, is the daemon going away.
 fn run_standby() -> ExitCode {
-    use std::io::BufRead;
-    let mut line = String::new();
-    match std::io::stdin().lock().read_line(&mut line) {
-        Ok(0) | Err(_) => return ExitCode::SUCCESS,
-        Ok(_) => {}
-    }
-    match serde_json::from_str::<berth_runtime::shim::ShimArgs>(&line) {
-        Ok(a) => run_shim(a),
-        Err(e) => {
-            let failed =
-                berth_runtime::shim::StartReport::failed(format!("shim: bad arguments: {e}"));
-            println!("{}", serde_json::to_string(&failed).unwrap_or_default());
-            ExitCode::from(125)
-        }
-    }
+    let code = berth_runtime::shim::standby(shim_logging);
+    ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-/// `berth shim` (internal): creates a container and becomes its monitor.
-fn run_shim(a: berth_runtime::shim::ShimArgs) -> ExitCode {
-    // The runtime's own diagnostics go to the bundle's shim.log.
+/// The runtime's own diagnostics go to the bundle's shim.log.
+fn shim_logging(a: &berth_runtime::shim::ShimArgs) {
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -139,6 +125,4 @@ fn run_shim(a: berth_runtime::shim::ShimArgs) -> ExitCode {
             .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
             .try_init();
     }
-    let code = berth_runtime::shim::run(a);
-    ExitCode::from(code.clamp(0, 255) as u8)
 }

@@ -1456,21 +1456,44 @@ fn without_berth_shim_the_shim_monitors_in_place() {
 /// The standby `berth shim` children of the daemon (see the engine's
 /// `containers::standby`).
 fn standby_shims(d: &Daemon) -> Vec<u32> {
-    let daemon = d.pid().expect("daemon running");
+    children(d.pid().expect("daemon running"), b"shim\0--standby\0")
+}
+
+/// The parent of a process.
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rfind(')')
+        .and_then(|i| stat[i + 2..].split(' ').nth(1))
+        .and_then(|p| p.parse::<u32>().ok())
+}
+
+/// The children of `parent` whose command line ends with `tail`.
+fn children(parent: u32, tail: &[u8]) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rfind(')')
-                .and_then(|i| stat[i + 2..].split(' ').nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            cmd.ends_with(b"shim\0--standby\0") && ppid == Some(daemon)
+            cmd.ends_with(tail) && parent_of(*pid) == Some(parent)
         })
         .collect()
+}
+
+/// The `berth-shim` monitor waiting below a standby shim, and the creator
+/// waiting below that monitor.
+fn standby_monitor_and_creator(standby: u32) -> Option<(u32, u32)> {
+    let monitor = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).to_string();
+            cmd.contains("berth-shim\0--standby-fd\0") && parent_of(*pid) == Some(standby)
+        })?;
+    let creator = *children(monitor, b"shim\0--standby\0").first()?;
+    Some((monitor, creator))
 }
 
 /// After a start the daemon has the next start's `berth shim` waiting; the
@@ -1503,6 +1526,39 @@ fn the_next_start_finds_its_shim_started_ahead() {
     assert!(wait_for(|| standby_shims(&d).len() == 1, 5));
     let second = standby_shims(&d)[0];
     assert_ne!(second, first);
+    // Below it wait the container's monitor (`berth-shim`, exec'd ahead)
+    // and the creator below that; the next container's init is the child
+    // of that very monitor.
+    assert!(
+        wait_for(|| standby_monitor_and_creator(second).is_some(), 5),
+        "no monitor waiting below the standby shim {second}"
+    );
+    let (monitor, creator) = standby_monitor_and_creator(second).unwrap();
+    let id = ok(&d.berth(&["run", "-d", "busybox", "sleep", "30"]))
+        .trim()
+        .to_string();
+    let init: u32 = ok(&d.berth(&["inspect", "-f", "{{.State.Pid}}", &id]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(parent_of(init), Some(monitor));
+    assert!(
+        wait_for(
+            || !std::path::Path::new(&format!("/proc/{creator}")).exists(),
+            5
+        ),
+        "the creator {creator} stayed after its handover"
+    );
+    ok(&d.berth(&["rm", "-f", &id]));
+    assert!(
+        wait_for(
+            || !std::path::Path::new(&format!("/proc/{monitor}")).exists(),
+            5
+        ),
+        "the monitor {monitor} outlived its container"
+    );
+    assert!(wait_for(|| standby_shims(&d).len() == 1, 5));
+    let second = standby_shims(&d)[0];
     // Killed while it waits: the next start still runs, and docker sees no
     // difference.
     signal(second, rustix::process::Signal::KILL);
@@ -1510,17 +1566,22 @@ fn the_next_start_finds_its_shim_started_ahead() {
     assert_eq!(text(&out.stdout), "three\n");
     assert_eq!(out.status.code(), Some(4));
     assert!(wait_for(|| standby_shims(&d).len() == 1, 5));
-    // A stopped daemon leaves none behind.
+    // A stopped daemon leaves none behind: neither the standby nor the
+    // monitor and creator below it.
     let last = standby_shims(&d)[0];
+    assert!(wait_for(|| standby_monitor_and_creator(last).is_some(), 5));
+    let (monitor, creator) = standby_monitor_and_creator(last).unwrap();
     let mut d = d;
     d.stop();
-    assert!(
-        wait_for(
-            || !std::path::Path::new(&format!("/proc/{last}")).exists(),
-            5
-        ),
-        "the standby shim outlived the daemon"
-    );
+    for pid in [last, monitor, creator] {
+        assert!(
+            wait_for(
+                || !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+                5
+            ),
+            "the standby's process {pid} outlived the daemon"
+        );
+    }
 }
 
 /// `--rm`: the rootfs of such a container is mounted `volatile` (nothing

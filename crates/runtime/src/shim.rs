@@ -131,29 +131,14 @@ pub fn run(args: ShimArgs) -> i32 {
         Err(_) => return 2,
     }
     // Our stdout carries the start report to the daemon; keep it apart.
-    let report_fd = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
-        Ok(fd) => fd,
-        Err(_) => return 2,
+    let Some((mut report, mut slog)) = detach_stdio(&args) else {
+        return 2;
     };
-    // SAFETY: report_fd was just duplicated and is owned by nothing else.
-    let mut report = unsafe { File::from_raw_fd(report_fd) };
-    let mut slog = ShimLog(
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(args.bundle.join("shim.log"))
-            .ok(),
-    );
     let _ = nix::unistd::setsid();
     // Orphans inside the container (and its init) are re-parented to us.
     // SAFETY: plain prctl with integer arguments.
     unsafe {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-    }
-    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
     }
     let report_fd = report.as_raw_fd();
     match create(&args, &mut slog, report_fd) {
@@ -163,14 +148,272 @@ pub fn run(args: ShimArgs) -> i32 {
             hand_over(monitor, &mut slog)
         }
         Err(failure) => {
-            let _ = writeln!(
-                report,
-                "{}",
-                serde_json::to_string(&failure).unwrap_or_default()
-            );
+            let _ = failure.write_line(&mut report);
             1
         }
     }
+}
+
+/// `berth shim --standby`: the shim of the next start, waiting for its
+/// container's arguments (one JSON line on stdin; the end of stdin is the
+/// daemon going away). `setup` runs once they are known (logging).
+///
+/// With `berth-shim` installed, the monitor is exec'd now, ahead of need,
+/// and the container is created below it (see berth_shim::handover), so a
+/// start waits for no exec. Three processes wait:
+/// - this one (the daemon's child) reads the arguments and passes them on;
+/// - its child execs `berth-shim --standby-fd`, a child subreaper;
+/// - that one's child (this binary still) creates the container, hands it
+///   over and exits, so the init becomes the monitor's child.
+///
+/// Each exits when the one it waits on goes. Without `berth-shim`, or when
+/// the arguments cannot be passed on, this process runs the job itself as
+/// `berth shim` always did ([`run`]).
+pub fn standby(setup: impl FnOnce(&ShimArgs)) -> i32 {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    let Some(program) = monitor_program() else {
+        return match read_args(std::io::stdin().as_raw_fd()) {
+            Some(Ok(a)) => {
+                setup(&a);
+                run(a)
+            }
+            Some(Err(failure)) => report_failure(1, &failure),
+            None => 0,
+        };
+    };
+    let pairs = (|| -> nix::Result<_> {
+        Ok((
+            socketpair(
+                AddressFamily::Unix,
+                SockType::Stream,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?,
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )?,
+        ))
+    })();
+    let Ok(((args_tx, args_rx), (hand_tx, hand_rx))) = pairs else {
+        return 2;
+    };
+    // SAFETY: single-threaded here; the child only forks, execs or runs
+    // this module's code.
+    match unsafe { nix::unistd::fork() } {
+        Err(_) => 2,
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            drop((args_rx, hand_tx, hand_rx));
+            pass_on_args(args_tx, setup)
+        }
+        Ok(nix::unistd::ForkResult::Child) => {
+            drop(args_tx);
+            let _ = nix::unistd::setsid();
+            // SAFETY: plain prctl with integer arguments.
+            unsafe {
+                libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+            }
+            // SAFETY: as above.
+            match unsafe { nix::unistd::fork() } {
+                Err(_) => 2,
+                Ok(nix::unistd::ForkResult::Child) => {
+                    drop(hand_rx);
+                    create_for_monitor(args_rx, hand_tx, setup)
+                }
+                Ok(nix::unistd::ForkResult::Parent { .. }) => {
+                    drop((args_rx, hand_tx));
+                    become_monitor(&program, hand_rx)
+                }
+            }
+        }
+    }
+}
+
+/// Reads one line of [`ShimArgs`] from `fd`; `None` at its end.
+fn read_args(fd: RawFd) -> Option<Result<ShimArgs, StartReport>> {
+    use std::io::BufRead;
+    // SAFETY: borrowed for this call; ManuallyDrop keeps it open after.
+    let file = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(fd) });
+    let mut line = String::new();
+    match std::io::BufReader::new(&*file).read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(
+            serde_json::from_str(&line)
+                .map_err(|e| StartReport::failed(format!("shim: bad arguments: {e}"))),
+        ),
+    }
+}
+
+/// Waits until `input` is readable (`Some(true)`) or `peer`, a socket
+/// nothing is sent on, has closed or said anything (`Some(false)`): the
+/// process on its other end is gone. `None` if poll itself failed.
+fn wait_readable(input: RawFd, peer: RawFd) -> Option<bool> {
+    loop {
+        let mut fds = [
+            libc::pollfd {
+                fd: input,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: peer,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: poll reads and writes the two pollfd entries we own.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+        if n < 0 {
+            if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+                continue;
+            }
+            return None;
+        }
+        if fds[1].revents != 0 {
+            return Some(false);
+        }
+        if fds[0].revents != 0 {
+            return Some(true);
+        }
+    }
+}
+
+/// Writes `failure` as the report on stdout; returns `code`.
+fn report_failure(code: i32, failure: &StartReport) -> i32 {
+    let _ = failure.write_line(&mut std::io::stdout());
+    code
+}
+
+/// The daemon's child: waits for the arguments on stdin and passes them to
+/// the creator. If the creator has gone (so the monitor too), it exits, and
+/// the daemon sees this standby dead before giving it a job; a job it took
+/// but could not pass on, it runs itself.
+fn pass_on_args(to_creator: OwnedFd, setup: impl FnOnce(&ShimArgs)) -> i32 {
+    let stdin = std::io::stdin();
+    match wait_readable(stdin.as_raw_fd(), to_creator.as_raw_fd()) {
+        Some(true) => {}
+        // The creator wrote nothing: it (or the monitor) is gone.
+        Some(false) => return 1,
+        None => return 2,
+    }
+    let args = match read_args(stdin.as_raw_fd()) {
+        None => return 0,
+        Some(Err(failure)) => return report_failure(1, &failure),
+        Some(Ok(a)) => a,
+    };
+    let line = serde_json::to_string(&args).unwrap_or_default() + "\n";
+    let mut tx = File::from(to_creator);
+    if tx.write_all(line.as_bytes()).is_ok() {
+        return 0;
+    }
+    // The creator went away just now: do the job here, the old way.
+    drop(tx);
+    setup(&args);
+    run(args)
+}
+
+/// The monitor's process before it is one: execs `berth-shim` waiting on
+/// `from_creator` (this process's children, and its subreaper flag, survive
+/// the exec). If the exec fails, the monitor runs here.
+fn become_monitor(program: &std::path::Path, from_creator: OwnedFd) -> i32 {
+    use std::os::fd::AsFd;
+    // SAFETY: clearing FD_CLOEXEC on a descriptor this process owns.
+    unsafe { libc::fcntl(from_creator.as_raw_fd(), libc::F_SETFD, 0) };
+    let err = std::process::Command::new(program)
+        .arg("--standby-fd")
+        .arg(from_creator.as_raw_fd().to_string())
+        .exec();
+    let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
+        Ok(fd) => fd,
+        Err(_) => return 2,
+    };
+    match berth_shim::handover::receive(from_creator.as_fd(), report) {
+        Ok(Some(m)) => {
+            let mut slog = ShimLog(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(m.bundle.join("shim.log"))
+                    .ok(),
+            );
+            slog.say(&format!(
+                "cannot run {}: {err}; monitoring in this process",
+                program.display()
+            ));
+            m.run()
+        }
+        _ => 0,
+    }
+}
+
+/// The creator below a waiting monitor: waits for the arguments, creates
+/// the container and hands it over (or reports why it could not).
+fn create_for_monitor(
+    from_daemon: OwnedFd,
+    to_monitor: OwnedFd,
+    setup: impl FnOnce(&ShimArgs),
+) -> i32 {
+    use std::os::fd::AsFd;
+    match wait_readable(from_daemon.as_raw_fd(), to_monitor.as_raw_fd()) {
+        Some(true) => {}
+        // The monitor is gone: nothing could watch a container.
+        Some(false) => return 1,
+        None => return 2,
+    }
+    let args = match read_args(from_daemon.as_raw_fd()) {
+        None => return 0,
+        Some(Err(failure)) => return report_failure(1, &failure),
+        Some(Ok(a)) => a,
+    };
+    drop(from_daemon);
+    setup(&args);
+    let (mut report, mut slog) = match detach_stdio(&args) {
+        Some(r) => r,
+        None => return 2,
+    };
+    match create(&args, &mut slog, report.as_raw_fd()) {
+        Ok(monitor) => match berth_shim::handover::send(to_monitor.as_fd(), &monitor) {
+            Ok(()) => 0,
+            Err(e) => {
+                slog.say(&format!("handing the container over: {e}"));
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(monitor.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+                let _ =
+                    StartReport::failed(format!("shim: handing the container to its monitor: {e}"))
+                        .write_line(&mut report);
+                1
+            }
+        },
+        Err(failure) => {
+            let _ = failure.write_line(&mut report);
+            1
+        }
+    }
+}
+
+/// Moves stdout (the report to the daemon) to a descriptor of its own and
+/// points the standard descriptors at /dev/null; opens the shim log.
+fn detach_stdio(args: &ShimArgs) -> Option<(File, ShimLog)> {
+    let report_fd = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
+    // SAFETY: report_fd was just duplicated and is owned by nothing else.
+    let report = unsafe { File::from_raw_fd(report_fd) };
+    let slog = ShimLog(
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(args.bundle.join("shim.log"))
+            .ok(),
+    );
+    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+    Some((report, slog))
 }
 
 /// Creates the container (its init waits) and what its monitor needs; on

@@ -24,6 +24,7 @@
 pub mod bpf;
 pub mod cgroup;
 pub mod exec;
+pub mod handover;
 pub mod monitor;
 mod time;
 
@@ -61,6 +62,14 @@ pub struct StartReport {
 }
 
 impl StartReport {
+    /// Writes the report as one line, in one write: the daemon reads it
+    /// as soon as it arrives, and a line in pieces costs it a wake-up each.
+    pub fn write_line(&self, out: &mut impl Write) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(self).map_err(std::io::Error::other)?;
+        line.push(b'\n');
+        out.write_all(&line)
+    }
+
     /// A start that failed for `error` (no exit code of Docker's own).
     pub fn failed(error: impl Into<String>) -> StartReport {
         StartReport {
@@ -134,11 +143,61 @@ pub fn main() -> i32 {
     }
 
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, fd] = args.as_slice() {
+        if flag == "--standby-fd" {
+            return match fd.parse() {
+                Ok(fd) => standby(fd),
+                Err(_) => {
+                    eprintln!("berth-shim: --standby-fd: {fd:?} is not a descriptor");
+                    2
+                }
+            };
+        }
+    }
     match monitor::Monitor::from_args(&args) {
         Ok(m) => m.run(),
         Err(e) => {
             eprintln!("{e}");
             2
+        }
+    }
+}
+
+/// `berth-shim --standby-fd N`: a monitor started before its container
+/// (see [`handover`]). Its stdout is the report to the daemon; the
+/// container arrives on `N`. Whoever started it made it a child subreaper
+/// (the flag outlives the exec), so the container's init, created by its
+/// child, becomes its own child when that creator exits.
+fn standby(sock: RawFd) -> i32 {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    // The report keeps the daemon's pipe; the standard descriptors go to
+    // /dev/null (the daemon reads nothing else from them).
+    let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
+        Ok(fd) => fd,
+        Err(_) => return 2,
+    };
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for fd in 0..3 {
+            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
+        }
+    }
+    // SAFETY: the descriptor was inherited for this purpose and stays open
+    // for the whole call.
+    let sock = unsafe { BorrowedFd::borrow_raw(sock) };
+    match handover::receive(sock, report) {
+        Ok(Some(m)) => m.run(),
+        // The creator reported its failure itself, or the daemon is gone.
+        Ok(None) => 0,
+        Err(e) => {
+            // SAFETY: report was duplicated above and is owned here alone.
+            let mut out = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(report) };
+            let _ = StartReport::failed(format!("shim: taking over the container: {e}"))
+                .write_line(&mut out);
+            1
         }
     }
 }

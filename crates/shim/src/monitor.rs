@@ -405,7 +405,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                     Err(_) => json!({"error": "the shim stopped"}),
                 }
             };
-            let _ = writeln!(conn, "{reply}");
+            let _ = send_line(&mut conn, &reply);
         }
         "wait" => {
             let mut guard = match shared.exit.lock() {
@@ -420,11 +420,9 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
             }
             let status = guard.clone().unwrap_or_default();
             drop(guard);
-            let _ = writeln!(
-                conn,
-                "{}",
-                serde_json::to_string(&status).unwrap_or_default()
-            );
+            // One write: the daemon reads the line as soon as it arrives.
+            let line = serde_json::to_string(&status).unwrap_or_default() + "\n";
+            let _ = conn.write_all(line.as_bytes());
         }
         "kill" => {
             let sig = req["signal"].as_i64().unwrap_or(15) as i32;
@@ -436,7 +434,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                 Ok(()) => json!({"ok": true}),
                 Err(e) => json!({"error": e.to_string()}),
             };
-            let _ = writeln!(conn, "{reply}");
+            let _ = send_line(&mut conn, &reply);
         }
         "resize" => {
             let h = req["h"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
@@ -448,11 +446,11 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                 },
                 None => json!({"ok": true}),
             };
-            let _ = writeln!(conn, "{reply}");
+            let _ = send_line(&mut conn, &reply);
         }
         "state" => {
             let running = shared.exit.lock().map(|g| g.is_none()).unwrap_or(false);
-            let _ = writeln!(conn, "{}", json!({"pid": shared.pid, "running": running}));
+            let _ = send_line(&mut conn, &json!({"pid": shared.pid, "running": running}));
         }
         "attach" => {
             let want_out = req["stdout"].as_bool().unwrap_or(true);
@@ -463,7 +461,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                     clients.push((c, want_out, want_err));
                 }
             }
-            if writeln!(conn, "{}", json!({"ok": true})).is_err() {
+            if send_line(&mut conn, &json!({"ok": true})).is_err() {
                 return;
             }
             if want_in {
@@ -494,7 +492,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
             }
         }
         _ => {
-            let _ = writeln!(conn, "{}", json!({"error": "unknown request"}));
+            let _ = send_line(&mut conn, &json!({"error": "unknown request"}));
         }
     }
 }
@@ -612,6 +610,12 @@ fn remove_tree(d: &Path) {
 }
 
 /// Takes ownership of an inherited descriptor.
+/// Writes `v` and a newline in one write (a reply in pieces costs the
+/// reader a wake-up per piece).
+fn send_line(conn: &mut impl Write, v: &Value) -> std::io::Result<()> {
+    conn.write_all(format!("{v}\n").as_bytes())
+}
+
 fn own(fd: RawFd) -> File {
     // SAFETY: the creator handed this descriptor to the monitor alone.
     unsafe { File::from_raw_fd(fd) }
@@ -626,7 +630,7 @@ impl Monitor {
         // SAFETY: the listener was bound by the creator and handed over.
         let listener = unsafe { UnixListener::from_raw_fd(self.listener) };
         let send = |report: &mut File, r: &StartReport| {
-            let _ = writeln!(report, "{}", serde_json::to_string(r).unwrap_or_default());
+            let _ = r.write_line(report);
         };
         let log = match JsonLog::open(&self.log_path, self.log_max_size, self.log_max_files) {
             Ok(l) => l,

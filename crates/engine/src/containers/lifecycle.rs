@@ -151,6 +151,7 @@ impl Engine {
         match self.launch(&mut rec) {
             Ok(()) => Ok(()),
             Err((e, code)) => {
+                self.replenish_standby();
                 self.release_endpoints(&mut rec);
                 self.release_mounts(&rec);
                 self.unmount_rootfs(&rec.id);
@@ -318,7 +319,9 @@ impl Engine {
         let watch = shim::connect(&dirs.bundle, &json!({"op": "wait"})).ok();
         let reply = self
             .shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(60))
-            .map_err(plain)?;
+            .map_err(plain);
+        self.replenish_standby();
+        let reply = reply?;
         if let Some(e) = reply["error"].as_str() {
             return Err((EngineError::internal(e.to_string()), None));
         }

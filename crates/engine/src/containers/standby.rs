@@ -1,14 +1,15 @@
 //! The `berth shim` of the next container start, started ahead of need.
 //!
-//! Every start runs a `berth shim` (it creates the container through
-//! libcontainer, then becomes its monitor). Starting that process is an exec
-//! of the daemon's whole binary: loading, relocating and faulting in its
-//! pages costs milliseconds that a start would wait for. So after each start
-//! the daemon starts the next shim at once, and it waits, idle, for its
-//! container on its stdin (one JSON line of [`ShimArgs`]). A start takes it
-//! if it is there, and starts one itself otherwise (the first start, or
-//! many at once). A standby that died meanwhile is noticed before use, and
-//! one exits by itself when the daemon goes (its stdin ends).
+//! Every start runs a `berth shim`: it creates the container through
+//! libcontainer, and `berth-shim`, the small monitor, watches it. Starting
+//! those programs is an exec of the daemon's whole binary and one of the
+//! monitor's, costing milliseconds that a start would wait for. So once a
+//! start's process runs, the daemon starts the next shim, which execs the
+//! monitor at once and waits, idle, for its container on its stdin (one
+//! JSON line of [`ShimArgs`]; see `berth_runtime::shim::standby`). A start
+//! takes it if it is there, and starts one itself otherwise (the first
+//! start, or many at once). A standby that died meanwhile is noticed before
+//! use, and one exits by itself when the daemon goes (its stdin ends).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -81,9 +82,9 @@ impl Engine {
                 .and_then(|c| send(c, &job))
                 .map_err(failed)?,
         };
-        let line = report(child).map_err(failed)?;
-        self.replenish_standby();
-        Ok(line)
+        // The next standby is started by the caller once this start is
+        // done (see replenish_standby).
+        report(child).map_err(failed)
     }
 
     /// The standby shim, if one is there and alive.
@@ -96,8 +97,10 @@ impl Engine {
     }
 
     /// Starts the next standby shim in the background, unless one is ready
-    /// or being started.
-    fn replenish_standby(self: &Arc<Self>) {
+    /// or being started. A start calls it once its process runs, not right
+    /// after taking the standby: the new one's exec and forks would compete
+    /// for the CPU with the rest of that start (measured: 0.5-1 ms slower).
+    pub(crate) fn replenish_standby(self: &Arc<Self>) {
         if self.is_closing()
             || self
                 .standby
