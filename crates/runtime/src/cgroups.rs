@@ -69,9 +69,16 @@ pub fn begin_migration_grace_period() {
     let spawned = std::thread::Builder::new()
         .name("cgroup-gp".into())
         .spawn(move || {
+            use std::os::unix::fs::FileExt;
             let me = std::process::id().to_string();
+            // Opened once: a lookup in cgroupfs at every renewal cost about
+            // as much as the move itself.
+            let Ok(file) = std::fs::OpenOptions::new().write(true).open(procs) else {
+                RUNNING.store(false, Ordering::Release);
+                return;
+            };
             loop {
-                let _ = std::fs::write(procs, &me);
+                let _ = file.write_at(me.as_bytes(), 0);
                 if now_ms().saturating_sub(LAST_MS.load(Ordering::Acquire)) > KEEP_OPEN_MS {
                     break;
                 }
