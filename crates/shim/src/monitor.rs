@@ -291,12 +291,15 @@ struct Shared {
     exited: Condvar,
     stdin: Mutex<Option<File>>,
     pid: i32,
+    /// libcontainer's directory for the container (its `notify.sock`).
+    state_dir: PathBuf,
+    /// Taken by the one `start`, which tells the main thread how it went.
     start_tx: Mutex<Option<StartSender>>,
     /// The terminal's master, for resizes.
     master: Option<RawFd>,
 }
 
-type StartSender = Sender<Sender<Result<(), String>>>;
+type StartSender = Sender<Result<(), String>>;
 
 fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + data.len());
@@ -388,24 +391,23 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
     let req: Value = serde_json::from_str(req.trim()).unwrap_or(Value::Null);
     match req["op"].as_str().unwrap_or("") {
         "start" => {
-            let (tx, rx) = mpsc::channel();
-            let sent = shared
-                .start_tx
-                .lock()
-                .ok()
-                .and_then(|mut g| g.take())
-                .map(|s| s.send(tx).is_ok())
-                .unwrap_or(false);
-            let reply = if !sent {
-                json!({"error": "the container was already started"})
-            } else {
-                match rx.recv() {
-                    Ok(Ok(())) => json!({"ok": true}),
-                    Ok(Err(e)) => json!({"error": e}),
-                    Err(_) => json!({"error": "the shim stopped"}),
-                }
+            // Started here, in the client's thread, and answered at once;
+            // the main thread learns of it after.
+            let Some(done) = shared.start_tx.lock().ok().and_then(|mut g| g.take()) else {
+                let _ = send_line(
+                    &mut conn,
+                    &json!({"error": "the container was already started"}),
+                );
+                return;
+            };
+            let started = start_container(&shared.state_dir)
+                .map_err(|e| format!("failed to start the container: {e}"));
+            let reply = match &started {
+                Ok(()) => json!({"ok": true}),
+                Err(e) => json!({"error": e}),
             };
             let _ = send_line(&mut conn, &reply);
+            let _ = done.send(started);
         }
         "wait" => {
             let mut guard = match shared.exit.lock() {
@@ -655,6 +657,7 @@ impl Monitor {
             exited: Condvar::new(),
             stdin: Mutex::new(self.stdin.map(own)),
             pid: self.pid,
+            state_dir: self.state_dir.clone(),
             start_tx: Mutex::new(Some(start_tx)),
             master: master.as_ref().map(|m| m.as_raw_fd()),
         });
@@ -714,20 +717,14 @@ impl Monitor {
         // Wait for the daemon's go (bounded: a daemon that died meanwhile must
         // not leave a created container behind forever).
         match start_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(reply) => match start_container(&self.state_dir) {
-                Ok(()) => {
-                    let _ = reply.send(Ok(()));
-                    slog.say("started");
-                }
-                Err(e) => {
-                    slog.say(&e);
-                    let _ = reply.send(Err(format!("failed to start the container: {e}")));
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(self.pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            },
+            Ok(Ok(())) => slog.say("started"),
+            Ok(Err(e)) => {
+                slog.say(&e);
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(self.pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
             Err(_) => {
                 slog.say("never told to start: giving up");
                 let _ = nix::sys::signal::kill(
