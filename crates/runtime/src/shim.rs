@@ -49,6 +49,17 @@ pub struct ShimArgs {
 struct ShimLog(Option<File>);
 
 impl ShimLog {
+    /// Opens (appends to) the bundle's `shim.log`; without it, says nothing.
+    fn open(bundle: &std::path::Path) -> ShimLog {
+        ShimLog(
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(bundle.join("shim.log"))
+                .ok(),
+        )
+    }
+
     fn say(&mut self, msg: &str) {
         if let Some(f) = self.0.as_mut() {
             let _ = writeln!(f, "{} {msg}", now());
@@ -325,20 +336,14 @@ fn become_monitor(program: &std::path::Path, from_creator: OwnedFd) -> i32 {
         .arg("--standby-fd")
         .arg(from_creator.as_raw_fd().to_string())
         .exec();
-    let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
-        Ok(fd) => fd,
-        Err(_) => return 2,
+    let Ok(report) = berth_shim::detach_stdio() else {
+        return 2;
     };
-    match berth_shim::handover::receive(from_creator.as_fd(), report) {
+    match berth_shim::handover::receive(from_creator.as_fd(), report.as_raw_fd()) {
         Ok(Some(m)) => {
-            let mut slog = ShimLog(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(m.bundle.join("shim.log"))
-                    .ok(),
-            );
-            slog.say(&format!(
+            // The monitor owns the report descriptor from here on.
+            let _ = report.into_raw_fd();
+            ShimLog::open(&m.bundle).say(&format!(
                 "cannot run {}: {err}; monitoring in this process",
                 program.display()
             ));
@@ -398,21 +403,8 @@ fn create_for_monitor(
 /// Moves stdout (the report to the daemon) to a descriptor of its own and
 /// points the standard descriptors at /dev/null; opens the shim log.
 fn detach_stdio(args: &ShimArgs) -> Option<(File, ShimLog)> {
-    let report_fd = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)).ok()?;
-    // SAFETY: report_fd was just duplicated and is owned by nothing else.
-    let report = unsafe { File::from_raw_fd(report_fd) };
-    let slog = ShimLog(
-        OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(args.bundle.join("shim.log"))
-            .ok(),
-    );
-    if let Ok(null) = OpenOptions::new().read(true).write(true).open("/dev/null") {
-        for fd in 0..3 {
-            let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-        }
-    }
+    let slog = ShimLog::open(&args.bundle);
+    let report = berth_shim::detach_stdio().ok()?;
     Some((report, slog))
 }
 

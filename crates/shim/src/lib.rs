@@ -62,12 +62,9 @@ pub struct StartReport {
 }
 
 impl StartReport {
-    /// Writes the report as one line, in one write: the daemon reads it
-    /// as soon as it arrives, and a line in pieces costs it a wake-up each.
+    /// Writes the report as one line (see [`write_json_line`]).
     pub fn write_line(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(self).map_err(std::io::Error::other)?;
-        line.push(b'\n');
-        out.write_all(&line)
+        write_json_line(out, self)
     }
 
     /// A start that failed for `error` (no exit code of Docker's own).
@@ -83,6 +80,15 @@ impl StartReport {
 /// The start error of a container log that cannot be opened.
 pub fn log_open_error(path: &Path, e: &std::io::Error) -> StartReport {
     StartReport::failed(format!("opening the container log {}: {e}", path.display()))
+}
+
+/// Writes `v` as JSON and a newline, in one write: the reader (the daemon)
+/// takes the line as soon as it arrives, and a line in pieces costs it a
+/// wake-up per piece.
+pub fn write_json_line(out: &mut impl Write, v: &impl Serialize) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(v).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    out.write_all(&line)
 }
 
 /// Reads `exit.json` from a bundle, if the container has ended.
@@ -169,13 +175,38 @@ pub fn main() -> i32 {
 /// (the flag outlives the exec), so the container's init, created by its
 /// child, becomes its own child when that creator exits.
 fn standby(sock: RawFd) -> i32 {
-    use std::os::fd::{AsRawFd, BorrowedFd};
-    // The report keeps the daemon's pipe; the standard descriptors go to
-    // /dev/null (the daemon reads nothing else from them).
-    let report = match nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3)) {
-        Ok(fd) => fd,
-        Err(_) => return 2,
+    use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
+    let Ok(mut report) = detach_stdio() else {
+        return 2;
     };
+    // SAFETY: the descriptor was inherited for this purpose and stays open
+    // for the whole call.
+    let sock = unsafe { BorrowedFd::borrow_raw(sock) };
+    let report_fd = report.as_raw_fd();
+    match handover::receive(sock, report_fd) {
+        // The monitor owns the report descriptor from here on.
+        Ok(Some(m)) => {
+            let _ = report.into_raw_fd();
+            m.run()
+        }
+        // The creator reported its failure itself, or the daemon is gone.
+        Ok(None) => 0,
+        Err(e) => {
+            let _ = StartReport::failed(format!("shim: taking over the container: {e}"))
+                .write_line(&mut report);
+            1
+        }
+    }
+}
+
+/// Moves stdout, which carries the start report to the daemon, to a
+/// close-on-exec descriptor of its own (returned), and points the standard
+/// descriptors at /dev/null: the daemon reads nothing else from them.
+pub fn detach_stdio() -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    let fd = nix::fcntl::fcntl(1, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))?;
+    // SAFETY: fd was just duplicated and is owned by nothing else.
+    let report = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     if let Ok(null) = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -185,21 +216,7 @@ fn standby(sock: RawFd) -> i32 {
             let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
         }
     }
-    // SAFETY: the descriptor was inherited for this purpose and stays open
-    // for the whole call.
-    let sock = unsafe { BorrowedFd::borrow_raw(sock) };
-    match handover::receive(sock, report) {
-        Ok(Some(m)) => m.run(),
-        // The creator reported its failure itself, or the daemon is gone.
-        Ok(None) => 0,
-        Err(e) => {
-            // SAFETY: report was duplicated above and is owned here alone.
-            let mut out = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(report) };
-            let _ = StartReport::failed(format!("shim: taking over the container: {e}"))
-                .write_line(&mut out);
-            1
-        }
-    }
+    Ok(report)
 }
 
 /// The `berth-shim-exec` program: runs a process in a running container

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::{now, ExitStatus, StartReport};
+use crate::{now, write_json_line, ExitStatus, StartReport};
 
 /// Where the container's output comes from.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -394,7 +394,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
             // Started here, in the client's thread, and answered at once;
             // the main thread learns of it after.
             let Some(done) = shared.start_tx.lock().ok().and_then(|mut g| g.take()) else {
-                let _ = send_line(
+                let _ = write_json_line(
                     &mut conn,
                     &json!({"error": "the container was already started"}),
                 );
@@ -406,7 +406,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                 Ok(()) => json!({"ok": true}),
                 Err(e) => json!({"error": e}),
             };
-            let _ = send_line(&mut conn, &reply);
+            let _ = write_json_line(&mut conn, &reply);
             let _ = done.send(started);
         }
         "wait" => {
@@ -422,9 +422,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
             }
             let status = guard.clone().unwrap_or_default();
             drop(guard);
-            // One write: the daemon reads the line as soon as it arrives.
-            let line = serde_json::to_string(&status).unwrap_or_default() + "\n";
-            let _ = conn.write_all(line.as_bytes());
+            let _ = write_json_line(&mut conn, &status);
         }
         "kill" => {
             let sig = req["signal"].as_i64().unwrap_or(15) as i32;
@@ -436,7 +434,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                 Ok(()) => json!({"ok": true}),
                 Err(e) => json!({"error": e.to_string()}),
             };
-            let _ = send_line(&mut conn, &reply);
+            let _ = write_json_line(&mut conn, &reply);
         }
         "resize" => {
             let h = req["h"].as_u64().unwrap_or(0).min(u16::MAX as u64) as u16;
@@ -448,11 +446,11 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                 },
                 None => json!({"ok": true}),
             };
-            let _ = send_line(&mut conn, &reply);
+            let _ = write_json_line(&mut conn, &reply);
         }
         "state" => {
             let running = shared.exit.lock().map(|g| g.is_none()).unwrap_or(false);
-            let _ = send_line(&mut conn, &json!({"pid": shared.pid, "running": running}));
+            let _ = write_json_line(&mut conn, &json!({"pid": shared.pid, "running": running}));
         }
         "attach" => {
             let want_out = req["stdout"].as_bool().unwrap_or(true);
@@ -463,7 +461,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                     clients.push((c, want_out, want_err));
                 }
             }
-            if send_line(&mut conn, &json!({"ok": true})).is_err() {
+            if write_json_line(&mut conn, &json!({"ok": true})).is_err() {
                 return;
             }
             if want_in {
@@ -494,7 +492,7 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
             }
         }
         _ => {
-            let _ = send_line(&mut conn, &json!({"error": "unknown request"}));
+            let _ = write_json_line(&mut conn, &json!({"error": "unknown request"}));
         }
     }
 }
@@ -612,12 +610,6 @@ fn remove_tree(d: &Path) {
 }
 
 /// Takes ownership of an inherited descriptor.
-/// Writes `v` and a newline in one write (a reply in pieces costs the
-/// reader a wake-up per piece).
-fn send_line(conn: &mut impl Write, v: &Value) -> std::io::Result<()> {
-    conn.write_all(format!("{v}\n").as_bytes())
-}
-
 fn own(fd: RawFd) -> File {
     // SAFETY: the creator handed this descriptor to the monitor alone.
     unsafe { File::from_raw_fd(fd) }

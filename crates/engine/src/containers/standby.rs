@@ -54,9 +54,9 @@ fn send(mut child: Child, job: &str) -> std::io::Result<Child> {
     Ok(child)
 }
 
-/// The report line of a shim that took its job. The shim forks at once:
-/// its first process exits right away and the second reports when the
-/// container is created (or could not be).
+/// The report line of a shim that took its job. The process the daemon
+/// started passes the job on and exits; the monitor below it reports once
+/// the container is created (or the creator, that it could not be).
 fn report(mut child: Child) -> std::io::Result<String> {
     let stdout = child.stdout.take();
     let _ = child.wait();
