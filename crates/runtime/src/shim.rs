@@ -17,9 +17,10 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use berth_shim::console_path;
+use berth_shim::monitor::{JsonLog, ShimLog};
 pub use berth_shim::monitor::{Monitor, Output};
 pub use berth_shim::{connect, read_exit, socket_path, ExitStatus, StartReport};
-use berth_shim::{console_path, monitor::JsonLog, now};
 use serde_json::Value;
 
 /// Arguments of `berth shim` (its flags, or one JSON line on the stdin of
@@ -44,27 +45,6 @@ pub struct ShimArgs {
     pub stdin_once: bool,
     /// Give the container a pseudo-terminal (its stdio, one raw stream).
     pub tty: bool,
-}
-
-struct ShimLog(Option<File>);
-
-impl ShimLog {
-    /// Opens (appends to) the bundle's `shim.log`; without it, says nothing.
-    fn open(bundle: &std::path::Path) -> ShimLog {
-        ShimLog(
-            OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(bundle.join("shim.log"))
-                .ok(),
-        )
-    }
-
-    fn say(&mut self, msg: &str) {
-        if let Some(f) = self.0.as_mut() {
-            let _ = writeln!(f, "{} {msg}", now());
-        }
-    }
 }
 
 /// Receives the terminal master libcontainer sends on the console socket.

@@ -188,11 +188,13 @@ impl Monitor {
     }
 }
 
-/// The shim's own log (`shim.log` in the bundle).
-struct ShimLog(Option<File>);
+/// The shim's own log (`shim.log` in the bundle), kept by the creator and
+/// the monitor alike.
+pub struct ShimLog(Option<File>);
 
 impl ShimLog {
-    fn open(bundle: &Path) -> ShimLog {
+    /// Opens (appends to) the bundle's `shim.log`; without it, says nothing.
+    pub fn open(bundle: &Path) -> ShimLog {
         ShimLog(
             OpenOptions::new()
                 .create(true)
@@ -202,7 +204,8 @@ impl ShimLog {
         )
     }
 
-    fn say(&mut self, msg: &str) {
+    /// Appends one timestamped line.
+    pub fn say(&mut self, msg: &str) {
         if let Some(f) = self.0.as_mut() {
             let _ = writeln!(f, "{} {msg}", now());
         }
