@@ -112,7 +112,9 @@ fn run_standby() -> ExitCode {
     ExitCode::from(code.clamp(0, 255) as u8)
 }
 
-/// The runtime's own diagnostics go to the bundle's shim.log.
+/// The runtime's own diagnostics go to the bundle's shim.log (warnings and
+/// errors; not libcgroups' note, at every start, of each cgroup v1
+/// controller the host has not mounted).
 fn shim_logging(a: &berth_runtime::shim::ShimArgs) {
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)
@@ -122,7 +124,9 @@ fn shim_logging(a: &berth_runtime::shim::ShimArgs) {
         let _ = tracing_subscriber::fmt()
             .with_writer(std::sync::Mutex::new(f))
             .with_ansi(false)
-            .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "warn,libcgroups::v1::manager=error",
+            ))
             .try_init();
     }
 }

@@ -10,6 +10,7 @@
 pub mod cgroups;
 pub mod exec;
 pub mod filter;
+pub mod netns;
 pub mod seccomp;
 pub mod shim;
 pub mod spec;

@@ -132,7 +132,7 @@ pub fn run(args: ShimArgs) -> i32 {
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     }
     let report_fd = report.as_raw_fd();
-    match create(&args, &mut slog, report_fd) {
+    match create(&args, &mut slog, report_fd, None) {
         Ok(monitor) => {
             // The monitor owns the report descriptor from here on.
             let _ = report.into_raw_fd();
@@ -341,6 +341,12 @@ fn create_for_monitor(
     setup: impl FnOnce(&ShimArgs),
 ) -> i32 {
     use std::os::fd::AsFd;
+    // Made while no start waits (see crate::netns); without one, the
+    // runtime makes the container's namespace as usual.
+    let netns = crate::netns::ReadyNetns::make().ok();
+    // libcontainer's processes reach /proc through one private procfs
+    // mount, cached once made: made here, they inherit it.
+    let _ = pathrs::procfs::ProcfsHandle::new();
     match wait_readable(from_daemon.as_raw_fd(), to_monitor.as_raw_fd()) {
         Some(true) => {}
         // The monitor is gone: nothing could watch a container.
@@ -358,7 +364,7 @@ fn create_for_monitor(
         Some(r) => r,
         None => return 2,
     };
-    match create(&args, &mut slog, report.as_raw_fd()) {
+    match create(&args, &mut slog, report.as_raw_fd(), netns.as_ref()) {
         Ok(monitor) => match berth_shim::handover::send(to_monitor.as_fd(), &monitor) {
             Ok(()) => 0,
             Err(e) => {
@@ -390,14 +396,28 @@ fn detach_stdio(args: &ShimArgs) -> Option<(File, ShimLog)> {
 
 /// Creates the container (its init waits) and what its monitor needs; on
 /// failure, what to report to the daemon.
-fn create(args: &ShimArgs, slog: &mut ShimLog, report: RawFd) -> Result<Monitor, StartReport> {
-    let config: Value =
+fn create(
+    args: &ShimArgs,
+    slog: &mut ShimLog,
+    report: RawFd,
+    netns: Option<&crate::netns::ReadyNetns>,
+) -> Result<Monitor, StartReport> {
+    let mut config: Value =
         match fs::read(args.bundle.join("config.json")).map(|b| serde_json::from_slice(&b)) {
             Ok(Ok(v)) => v,
             _ => {
                 return Err(StartReport::failed("shim: cannot read config.json"));
             }
         };
+    if let Some(ns) = netns {
+        // The spec on disk then names the namespace the container got; if
+        // it cannot be rewritten, the runtime makes one as it would have.
+        if ns.use_in(&mut config) {
+            if let Err(e) = crate::netns::rewrite_spec(&args.bundle, &config) {
+                slog.say(&format!("using the network namespace made ahead: {e}"));
+            }
+        }
+    }
     let cgroup_path = config["linux"]["cgroupsPath"]
         .as_str()
         .unwrap_or("")
