@@ -192,6 +192,34 @@ fn isolation_seen_from_inside() {
     assert_eq!(out, "65534\n1\n/tmp\n");
     let out = ok(&d.berth(&["run", "--rm", "-u", "1234:5678", "busybox", "id"]));
     assert_eq!(out.trim(), "uid=1234 gid=5678 groups=5678");
+    // HOME as Docker sets it: the user's home in the image's /etc/passwd,
+    // / for a user it does not list; one given with -e wins. An exec gets
+    // its own user's.
+    for (args, home) in [
+        (&[][..], "/root"),
+        (&["-u", "nobody"][..], "/home"),
+        (&["-u", "1234"][..], "/"),
+        (&["-e", "HOME=/data"][..], "/data"),
+    ] {
+        let mut cmd = vec!["run", "--rm"];
+        cmd.extend_from_slice(args);
+        cmd.extend_from_slice(&["busybox", "sh", "-c", "echo $HOME"]);
+        assert_eq!(ok(&d.docker(&cmd)).trim(), home, "run {args:?}");
+    }
+    ok(&d.berth(&["run", "-d", "--name", "homes", "busybox", "sleep", "30"]));
+    let out = ok(&d.docker(&["exec", "homes", "sh", "-c", "echo $HOME"]));
+    assert_eq!(out.trim(), "/root");
+    let out = ok(&d.docker(&["exec", "-u", "nobody", "homes", "sh", "-c", "echo $HOME"]));
+    assert_eq!(out.trim(), "/home");
+    ok(&d.berth(&["rm", "-f", "homes"]));
+    // Without a network, the loopback is up with its address, as Docker's.
+    let out = ok(&d.docker(&[
+        "run", "--rm", "--network", "none", "busybox", "ip", "addr", "show", "lo",
+    ]));
+    assert!(
+        out.contains(",UP") && out.contains("inet 127.0.0.1/8"),
+        "{out}"
+    );
     let out = ok(&d.berth(&[
         "run",
         "--rm",
@@ -1534,6 +1562,21 @@ fn the_next_start_finds_its_shim_started_ahead() {
         "no monitor waiting below the standby shim {second}"
     );
     let (monitor, creator) = standby_monitor_and_creator(second).unwrap();
+    // The creator holds the network namespace it made ahead (and stays in
+    // the host's own); the container gets that very one.
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{creator}/ns/net")).unwrap(),
+        host_net
+    );
+    let held: Vec<std::path::PathBuf> = std::fs::read_dir(format!("/proc/{creator}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("net:["))
+        .collect();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_ne!(held[0], host_net);
     let id = ok(&d.berth(&["run", "-d", "busybox", "sleep", "30"]))
         .trim()
         .to_string();
@@ -1542,6 +1585,13 @@ fn the_next_start_finds_its_shim_started_ahead() {
         .parse()
         .unwrap();
     assert_eq!(parent_of(init), Some(monitor));
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{init}/ns/net")).unwrap(),
+        held[0]
+    );
+    // Its network works there as ever (default bridge: an address).
+    let out = ok(&d.berth(&["exec", &id, "ip", "-4", "addr", "show", "eth0"]));
+    assert!(out.contains("inet "), "{out}");
     assert!(
         wait_for(
             || !std::path::Path::new(&format!("/proc/{creator}")).exists(),

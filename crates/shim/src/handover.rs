@@ -37,7 +37,24 @@ pub fn send(sock: BorrowedFd<'_>, monitor: &Monitor) -> std::io::Result<()> {
 /// Waits on `sock` for a container; `Ok(None)` when the creator went away
 /// without sending one. The monitor's report goes to `report`.
 pub fn receive(sock: BorrowedFd<'_>, report: RawFd) -> std::io::Result<Option<Monitor>> {
-    let mut buf = vec![0u8; MAX_MESSAGE];
+    // The message's length first (a seqpacket's whole length, with
+    // MSG_TRUNC), so that the buffer is no larger than it: what the monitor
+    // touches here stays in its resident size for the container's life.
+    let size = loop {
+        match nix::sys::socket::recv(
+            sock.as_raw_fd(),
+            &mut [0u8; 1],
+            MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+        ) {
+            Ok(n) => break n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if size == 0 {
+        return Ok(None);
+    }
+    let mut buf = vec![0u8; size.min(MAX_MESSAGE)];
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let (len, fds) = loop {
         let mut iov = [IoSliceMut::new(&mut buf)];

@@ -468,7 +468,9 @@ fn serve_client(shared: Arc<Shared>, mut conn: UnixStream, stdin_once: bool) {
                 return;
             }
             if want_in {
-                let mut buf = [0u8; 32 << 10];
+                // On the heap: a frame this large would be touched (stack
+                // probes) by every client thread, attached or not.
+                let mut buf = vec![0u8; 32 << 10];
                 loop {
                     let n = match reader.read(&mut buf) {
                         Ok(0) | Err(_) => break,
@@ -728,6 +730,10 @@ impl Monitor {
                 );
             }
         }
+        // What the hand-over and the start allocated is free now: give it
+        // back, as this process stays for the container's whole life.
+        // SAFETY: malloc_trim only releases free heap memory.
+        unsafe { libc::malloc_trim(0) };
         // Reap: the init's status is the container's; others are orphans.
         let code = loop {
             match nix::sys::wait::waitpid(None, None) {

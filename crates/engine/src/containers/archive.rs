@@ -228,8 +228,8 @@ impl Engine {
                 // looks the name up on the host and fails on "uid:gid").
                 let owner = match rec.config["User"].as_str().filter(|u| !u.is_empty()) {
                     Some(user) if copy_uid_gid => {
-                        let (uid, gid, _) = super::spec::passwd_lookup(&l.root, user)?;
-                        Some((uid, gid))
+                        let u = super::spec::passwd_lookup(&l.root, user)?;
+                        Some((u.uid, u.gid))
                     }
                     _ => None,
                 };

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use berth_runtime::exec::{Control, ExecSpec};
 use serde_json::{json, Value};
 
-use super::spec::{group_ids, passwd_lookup, process_env};
+use super::spec::{group_ids, passwd_lookup, process_env, with_home};
 use super::{strings, ContainerRecord};
 use crate::error::{EngineError, Result};
 use crate::Engine;
@@ -226,26 +226,36 @@ impl Engine {
             })?;
         let mut process = spec["process"].clone();
         process["args"] = json!(strings(cfg.get("Cmd")));
-        process["env"] = json!(process_env(
-            &rec.config,
-            &rec.id,
-            &super::spec::link_env(rec),
-            &strings(cfg.get("Env")),
-        ));
         process["terminal"] = json!(cfg["Tty"].as_bool() == Some(true));
         if let Some(w) = cfg["WorkingDir"].as_str().filter(|w| !w.is_empty()) {
             process["cwd"] = json!(w);
         }
+        // HOME as the container's process got it, or the exec user's.
+        let mut home = strings(spec["process"].get("env"))
+            .iter()
+            .find_map(|e| e.strip_prefix("HOME=").map(str::to_string))
+            .unwrap_or_else(|| "/".into());
         if let Some(u) = cfg["User"].as_str().filter(|u| !u.is_empty()) {
             let rootfs = self.container_dirs(&rec.id).merged;
-            let (uid, gid, mut extra) = passwd_lookup(&rootfs, u)?;
+            let user = passwd_lookup(&rootfs, u)?;
+            let mut extra = user.groups;
             for g in group_ids(&rootfs, &strings(rec.host_config.get("GroupAdd")))? {
                 if !extra.contains(&g) {
                     extra.push(g);
                 }
             }
-            process["user"] = json!({"uid": uid, "gid": gid, "additionalGids": extra});
+            process["user"] = json!({"uid": user.uid, "gid": user.gid, "additionalGids": extra});
+            home = user.home;
         }
+        process["env"] = json!(with_home(
+            process_env(
+                &rec.config,
+                &rec.id,
+                &super::spec::link_env(rec),
+                &strings(cfg.get("Env")),
+            ),
+            &home
+        ));
         if cfg["Privileged"].as_bool() == Some(true) {
             let all = super::spec::host_capabilities();
             process["capabilities"] = json!({

@@ -96,14 +96,19 @@ fn normalize_cap(c: &str) -> String {
 /// (`ALL_CAPABILITIES` is in kernel bit order). Hosts may lack some, e.g.
 /// `CAP_SYS_RESOURCE` on these build machines.
 pub fn host_capabilities() -> Vec<String> {
-    let bnd = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("CapBnd:"))
-                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
+    // Read once: a process's bounding set only ever shrinks, and the
+    // daemon never drops from it.
+    static BOUNDING: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let bnd = *BOUNDING.get_or_init(|| {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("CapBnd:"))
+                    .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            })
+            .unwrap_or(u64::MAX)
+    });
     ALL_CAPABILITIES
         .iter()
         .enumerate()
@@ -281,13 +286,15 @@ pub fn validate_host_config(hc: &mut Value) -> Result<Vec<String>> {
             "Conflicting options: Nano CPUs and CPU Period cannot both be set",
         ));
     }
-    let ncpu = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1) as i64;
-    if nano < 0 || nano > ncpu * 1_000_000_000 {
-        return Err(EngineError::invalid(format!(
-            "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
-        )));
+    if nano != 0 {
+        let ncpu = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as i64;
+        if nano < 0 || nano > ncpu * 1_000_000_000 {
+            return Err(EngineError::invalid(format!(
+                "Range of CPUs is from 0.01 to {ncpu}.00, as there are only {ncpu} CPUs available"
+            )));
+        }
     }
     let period = hc["CpuPeriod"].as_i64().unwrap_or(0);
     if period != 0 && !(1000..=1_000_000).contains(&period) {
@@ -673,6 +680,22 @@ pub(crate) fn process_env(
     env
 }
 
+/// `env` with `HOME={home}` added when it sets no HOME (or an empty one),
+/// as runc does for the process it starts. Done here, from the image's
+/// /etc/passwd read by the daemon, so that the runtime never looks users
+/// up through the C library inside the container.
+pub(crate) fn with_home(mut env: Vec<String>, home: &str) -> Vec<String> {
+    if env
+        .iter()
+        .any(|e| e.strip_prefix("HOME=").is_some_and(|h| !h.is_empty()))
+    {
+        return env;
+    }
+    env.retain(|e| !e.starts_with("HOME="));
+    env.push(format!("HOME={home}"));
+    env
+}
+
 /// The legacy-link variables of a container's current run (`--link`).
 pub(crate) fn link_env(rec: &ContainerRecord) -> Vec<String> {
     rec.endpoints
@@ -681,7 +704,22 @@ pub(crate) fn link_env(rec: &ContainerRecord) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<u32>)> {
+/// Who a container's process runs as, from the image's /etc/passwd and
+/// /etc/group (runc's `ExecUser`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExecUser {
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups, the primary one first.
+    pub groups: Vec<u32>,
+    /// The user's home directory (`HOME` when the environment has none):
+    /// its passwd entry's, or `/` for a user the image does not list.
+    pub home: String,
+}
+
+/// Resolves `user` (`name`, `uid`, either with `:group`; empty for root)
+/// in the root filesystem at `rootfs`.
+pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<ExecUser> {
     let (u, g) = match user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (user, None),
@@ -695,10 +733,11 @@ pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<
     };
     let passwd = read("/etc/passwd");
     let group = read("/etc/group");
-    let (uid, mut gid, name) = if u.is_empty() {
-        (0, 0, "root".to_string())
+    let by_uid = |uid: &str| passwd.lines().find(|l| l.split(':').nth(2) == Some(uid));
+    let (uid, mut gid, name, entry) = if u.is_empty() {
+        (0, 0, "root".to_string(), by_uid("0"))
     } else if let Ok(n) = u.parse::<u32>() {
-        let entry = passwd.lines().find(|l| l.split(':').nth(2) == Some(u));
+        let entry = by_uid(u);
         let gid = entry
             .and_then(|l| l.split(':').nth(3))
             .and_then(|g| g.parse().ok())
@@ -707,7 +746,7 @@ pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<
             .and_then(|l| l.split(':').next())
             .unwrap_or("")
             .to_string();
-        (n, gid, name)
+        (n, gid, name, entry)
     } else {
         let entry = passwd
             .lines()
@@ -720,8 +759,13 @@ pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<
         let f: Vec<&str> = entry.split(':').collect();
         let uid = f.get(2).and_then(|x| x.parse().ok()).unwrap_or(0);
         let gid = f.get(3).and_then(|x| x.parse().ok()).unwrap_or(0);
-        (uid, gid, u.to_string())
+        (uid, gid, u.to_string(), Some(entry))
     };
+    let home = entry
+        .and_then(|l| l.split(':').nth(5))
+        .filter(|h| !h.is_empty())
+        .unwrap_or("/")
+        .to_string();
     if let Some(g) = g {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
@@ -751,7 +795,12 @@ pub(crate) fn passwd_lookup(rootfs: &Path, user: &str) -> Result<(u32, u32, Vec<
             }
         }
     }
-    Ok((uid, gid, extra))
+    Ok(ExecUser {
+        uid,
+        gid,
+        groups: extra,
+        home,
+    })
 }
 
 pub(crate) fn group_ids(rootfs: &Path, names: &[String]) -> Result<Vec<u32>> {
@@ -842,7 +891,12 @@ impl Engine {
         let cfg = &rec.config;
         let hc = &rec.host_config;
         let dirs = self.container_dirs(&rec.id);
-        let (uid, gid, mut extra) = passwd_lookup(rootfs, cfg["User"].as_str().unwrap_or(""))?;
+        let ExecUser {
+            uid,
+            gid,
+            groups: mut extra,
+            home,
+        } = passwd_lookup(rootfs, cfg["User"].as_str().unwrap_or(""))?;
         for g in group_ids(rootfs, &strings(hc.get("GroupAdd")))? {
             if !extra.contains(&g) {
                 extra.push(g);
@@ -1054,7 +1108,7 @@ impl Engine {
             rootfs: rootfs.to_path_buf(),
             readonly_rootfs: hc["ReadonlyRootfs"].as_bool() == Some(true),
             args,
-            env: process_env(cfg, &rec.id, &link_env(rec), &[]),
+            env: with_home(process_env(cfg, &rec.id, &link_env(rec), &[]), &home),
             cwd: cfg["WorkingDir"]
                 .as_str()
                 .filter(|s| !s.is_empty())
@@ -1162,19 +1216,16 @@ mod tests {
             "root:x:0:\nwww:x:33:\naudio:x:29:www\n",
         )
         .unwrap();
-        assert_eq!(passwd_lookup(dir.path(), "").unwrap(), (0, 0, vec![0]));
-        assert_eq!(
-            passwd_lookup(dir.path(), "www").unwrap(),
-            (33, 33, vec![33, 29])
-        );
-        assert_eq!(
-            passwd_lookup(dir.path(), "1000:1000").unwrap(),
-            (1000, 1000, vec![1000])
-        );
-        assert_eq!(
-            passwd_lookup(dir.path(), "www:root").unwrap(),
-            (33, 0, vec![0, 29])
-        );
+        let ids = |u: &str| {
+            let e = passwd_lookup(dir.path(), u).unwrap();
+            (e.uid, e.gid, e.groups, e.home)
+        };
+        assert_eq!(ids(""), (0, 0, vec![0], "/root".into()));
+        assert_eq!(ids("www"), (33, 33, vec![33, 29], "/var/www".into()));
+        assert_eq!(ids("33"), (33, 33, vec![33, 29], "/var/www".into()));
+        // A uid the image does not list: its home is /, as runc's.
+        assert_eq!(ids("1000:1000"), (1000, 1000, vec![1000], "/".into()));
+        assert_eq!(ids("www:root"), (33, 0, vec![0, 29], "/var/www".into()));
         assert!(passwd_lookup(dir.path(), "nobody")
             .unwrap_err()
             .message
@@ -1182,6 +1233,23 @@ mod tests {
         assert_eq!(
             group_ids(dir.path(), &["audio".into(), "7".into()]).unwrap(),
             vec![29, 7]
+        );
+    }
+
+    #[test]
+    fn home_is_added_unless_the_environment_sets_one() {
+        let env = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            with_home(env(&["PATH=/bin"]), "/root"),
+            env(&["PATH=/bin", "HOME=/root"])
+        );
+        assert_eq!(
+            with_home(env(&["HOME=/data", "PATH=/bin"]), "/root"),
+            env(&["HOME=/data", "PATH=/bin"])
+        );
+        assert_eq!(
+            with_home(env(&["HOME=", "PATH=/bin"]), "/"),
+            env(&["PATH=/bin", "HOME=/"])
         );
     }
 }
