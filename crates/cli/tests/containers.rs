@@ -214,7 +214,15 @@ fn isolation_seen_from_inside() {
     ok(&d.berth(&["rm", "-f", "homes"]));
     // Without a network, the loopback is up with its address, as Docker's.
     let out = ok(&d.docker(&[
-        "run", "--rm", "--network", "none", "busybox", "ip", "addr", "show", "lo",
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "addr",
+        "show",
+        "lo",
     ]));
     assert!(
         out.contains(",UP") && out.contains("inet 127.0.0.1/8"),
@@ -501,6 +509,27 @@ fn lifecycle_with_the_docker_cli() {
     let diff = ok(&d.docker(&["diff", "changer"]));
     assert_eq!(diff, "C /etc\nD /etc/group\nC /tmp\nA /tmp/new\n");
     ok(&d.berth(&["rm", "changer"]));
+    // A container that changes nothing has no changes, and its own layer
+    // stays empty: its mount points (/etc/hosts, ...) and /.dockerenv come
+    // from the init layer below it, as Docker's.
+    let out = ok(&d.berth(&[
+        "run",
+        "--name",
+        "quiet",
+        "busybox",
+        "sh",
+        "-c",
+        "test -f /.dockerenv && echo dockerenv; readlink /etc/mtab; grep -c \"$(hostname)\" /etc/hosts",
+    ]));
+    assert_eq!(out, "dockerenv\n/proc/mounts\n1\n");
+    assert_eq!(ok(&d.docker(&["diff", "quiet"])), "");
+    let upper = d
+        .data_root()
+        .join("containers")
+        .join(inspect(&d, "quiet", "{{.Id}}"))
+        .join("upper");
+    assert_eq!(std::fs::read_dir(&upper).unwrap().count(), 0, "{upper:?}");
+    ok(&d.berth(&["rm", "quiet"]));
     // commit (lab 8): the changes become a layer of a new image.
     ok(&d.berth(&[
         "run",

@@ -138,6 +138,8 @@ impl Engine {
         let root = &config.data_root;
         std::fs::create_dir_all(root)
             .map_err(io_context(format!("creating data root {}", root.display())))?;
+        berth_snapshot::init_layer::ensure(&root.join("init"))
+            .map_err(|e| EngineError::internal(e.to_string()))?;
         let store = Store::open(&root.join("berth.db"))?;
         let blobs = BlobStore::open(&root.join("blobs"))?;
         let layers = LayerStore::open(&root.join("overlay2"), blobs.clone())?;

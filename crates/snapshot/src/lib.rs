@@ -14,6 +14,7 @@ mod error;
 mod names;
 mod tree;
 
+pub mod init_layer;
 pub mod mount;
 
 pub use apply::{apply_layer, ApplyOptions, ApplyStats};

@@ -110,13 +110,13 @@ impl Engine {
             .store
             .get(IMAGES, &rec.image_id)?
             .ok_or_else(|| EngineError::not_found(format!("No such image: {}", rec.image)))?;
-        let lowers: Vec<PathBuf> = image
+        let image_layers: Vec<PathBuf> = image
             .layers
             .iter()
             .rev()
             .map(|l| self.layers.diff_dir(l))
             .collect();
-        for l in &lowers {
+        for l in &image_layers {
             if !l.is_dir() {
                 return Err(EngineError::internal(format!(
                     "layer {} of image {} is missing from the store",
@@ -125,8 +125,12 @@ impl Engine {
                 )));
             }
         }
+        // The init layer on top: the mount points every container has
+        // (made once per data root; see berth_snapshot::init_layer).
+        let lowers: Vec<PathBuf> = std::iter::once(self.config.data_root.join("init"))
+            .chain(image_layers)
+            .collect();
         let empty = self.config.data_root.join("empty");
-        fs::create_dir_all(&empty).map_err(io_context("creating the empty layer"))?;
         for p in [&d.upper, &d.work, &d.merged] {
             fs::create_dir_all(p).map_err(io_context(format!("creating {}", p.display())))?;
         }
