@@ -1663,6 +1663,40 @@ fn the_next_start_finds_its_shim_started_ahead() {
     }
 }
 
+/// The next container's directory is made ahead, after a start: a create
+/// only renames it. A daemon restart keeps it and sweeps the half-made one
+/// a crash could leave.
+#[test]
+fn the_next_containers_directory_is_made_ahead() {
+    use std::os::unix::fs::MetadataExt;
+    let mut d = setup();
+    let containers = d.data_root().join("containers");
+    let ready = containers.join(".ready");
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "busybox", "echo", "one"])),
+        "one\n"
+    );
+    assert!(wait_for(|| ready.join("merged").is_dir(), 5), "none made");
+    let ino = std::fs::metadata(&ready).unwrap().ino();
+    let id = ok(&d.docker(&["create", "busybox", "cat", "/etc/hostname"]))
+        .trim()
+        .to_string();
+    assert_eq!(std::fs::metadata(containers.join(&id)).unwrap().ino(), ino);
+    // Its /etc files, made empty ahead, hold the container's own.
+    assert_eq!(
+        ok(&d.docker(&["start", "-a", &id])),
+        format!("{}\n", &id[..12])
+    );
+    assert!(wait_for(|| ready.join("merged").is_dir(), 5));
+    let half = containers.join(".ready-1-2");
+    std::fs::create_dir_all(half.join("upper")).unwrap();
+    let ino = std::fs::metadata(&ready).unwrap().ino();
+    d.restart();
+    assert!(!half.exists(), "a half-made directory outlived the restart");
+    assert_eq!(std::fs::metadata(&ready).unwrap().ino(), ino);
+    ok(&d.berth(&["rm", &id]));
+}
+
 /// `--rm`: the rootfs of such a container is mounted `volatile` (nothing
 /// of it is synced, it is thrown away), one without `--rm` is not; at its
 /// end the container is gone at once (record, directories, mounts), also

@@ -81,6 +81,8 @@ pub struct Engine {
     attach_settled: std::sync::Condvar,
     /// The `berth shim` of the next start, started ahead.
     standby: containers::standby::Standby,
+    /// A thread is making the next container's directory.
+    ready_dir_busy: Arc<std::sync::atomic::AtomicBool>,
     /// The daemon's async runtime (monitors, restart timers).
     rt: tokio::runtime::Handle,
     /// Volumes (`<data-root>/volumes`).
@@ -158,6 +160,7 @@ impl Engine {
             attach_pending: Mutex::new(HashMap::new()),
             attach_settled: std::sync::Condvar::new(),
             standby: Default::default(),
+            ready_dir_busy: Default::default(),
             volume_holds: Mutex::new(HashMap::new()),
             closing: std::sync::atomic::AtomicBool::new(false),
             execs: Mutex::new(HashMap::new()),

@@ -152,6 +152,7 @@ impl Engine {
             Ok(()) => Ok(()),
             Err((e, code)) => {
                 self.replenish_standby();
+                self.replenish_ready_dir();
                 self.release_endpoints(&mut rec);
                 self.release_mounts(&rec);
                 self.unmount_rootfs(&rec.id);
@@ -321,6 +322,7 @@ impl Engine {
             .shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(60))
             .map_err(plain);
         self.replenish_standby();
+        self.replenish_ready_dir();
         let reply = reply?;
         if let Some(e) = reply["error"].as_str() {
             return Err((EngineError::internal(e.to_string()), None));
@@ -830,6 +832,7 @@ impl Engine {
             return;
         };
         self.sweep_container_leftovers(&recs);
+        self.replenish_ready_dir();
         for rec in recs {
             if rec.state.status == "removing" {
                 // Killed in the middle of a removal: finish it, the
@@ -905,7 +908,9 @@ impl Engine {
             };
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().to_string();
-                if known.contains(name.as_str()) {
+                // The directory made ahead for the next container is whole
+                // (renamed into place once made): kept.
+                if known.contains(name.as_str()) || name == super::rootfs::READY_DIR {
                     continue;
                 }
                 tracing::info!("removing leftovers of container {name}");
