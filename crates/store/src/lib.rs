@@ -3,7 +3,8 @@
 //!
 //! Every change goes through [`Store::write`], which commits all its updates
 //! atomically and durably or none of them, so a SIGKILL at any moment leaves
-//! either the old or the new state, never a mix.
+//! either the old or the new state, never a mix. [`Store::write_deferred`]
+//! commits as atomically but leaves durability to the next durable commit.
 
 use std::path::Path;
 
@@ -107,6 +108,34 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Like [`Store::write`], but the commit is only made visible: it
+    /// becomes durable with the next durable commit (any [`Store::write`],
+    /// or [`Store::flush`]). A crash before that loses it, and the store
+    /// comes back as it was before it. For a change whose answer should not
+    /// wait for the disk and whose loss the caller recovers from.
+    pub fn write_deferred<R, E>(
+        &self,
+        f: impl FnOnce(&mut Txn) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        tx.set_durability(redb::Durability::None).map_err(db_err)?;
+        let mut txn = Txn { tx };
+        let r = f(&mut txn)?;
+        txn.tx.commit().map_err(db_err)?;
+        Ok(r)
+    }
+
+    /// Makes every commit so far durable.
+    pub fn flush(&self) -> Result<()> {
+        let tx = self.db.begin_write().map_err(db_err)?;
+        tx.commit().map_err(db_err)
+    }
+}
+
 fn decode<T: DeserializeOwned>(table: Table, key: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|err| StoreError::Decode {
         table: table.0,
@@ -186,6 +215,22 @@ mod tests {
         assert_eq!(all, vec![("a".to_string(), 1), ("b".to_string(), 2)]);
         s.write(|tx| tx.delete(T, "a")).unwrap();
         assert_eq!(s.get::<u32>(T, "a").unwrap(), None);
+    }
+
+    #[test]
+    fn a_deferred_write_is_seen_at_once_and_kept_once_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let s = Store::open(&path).unwrap();
+        s.write(|tx| tx.put(T, "a", &1u32)).unwrap();
+        s.write_deferred(|tx| tx.delete(T, "a")).unwrap();
+        s.write_deferred(|tx| tx.put(T, "b", &2u32)).unwrap();
+        assert_eq!(s.get::<u32>(T, "a").unwrap(), None);
+        assert_eq!(s.get::<u32>(T, "b").unwrap(), Some(2));
+        s.flush().unwrap();
+        drop(s);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.list::<u32>(T).unwrap(), vec![("b".to_string(), 2)]);
     }
 
     #[test]

@@ -529,19 +529,24 @@ impl Engine {
         }
         rec.state.restarting = false;
         if auto_remove {
-            // `--rm`: the record goes in one durable write (no "exited",
-            // no "removing" state in between); the waiters are answered,
-            // then the files go. A crash before the write finds the
-            // container running with its exit recorded by the shim, and
-            // removes it at the next start; one after it finds files no
-            // record names, and sweeps them (sweep_container_leftovers).
-            match self.store.write(|tx| tx.delete(CONTAINERS, id)) {
+            // `--rm`: the record goes in one write (no "exited", no
+            // "removing" state in between), seen at once and made durable
+            // once the waiters are answered (the removal's too); then the
+            // files go. A crash
+            // before it is durable finds the container running with its
+            // exit recorded by the shim, and removes it at the next start;
+            // one after finds files no record names, and sweeps them
+            // (sweep_container_leftovers).
+            match self.store.write_deferred(|tx| tx.delete(CONTAINERS, id)) {
                 Ok(_) => {
                     self.notify(&rec, |g| {
                         g.exits += 1;
                         g.exit_code = i64::from(status.exit_code);
                     });
                     self.forget_container(&rec, true);
+                    if let Err(e) = self.store.flush() {
+                        tracing::warn!("auto-removing container {id}: {e}");
+                    }
                     if let Err(e) = self.remove_container_files(id) {
                         tracing::warn!("auto-removing container {id}: {e}");
                     }
