@@ -587,6 +587,21 @@ fn signals_are_proxied_unless_told_not_to() {
                 cmd.env(k, v);
             }
             let mut child = cmd.spawn().unwrap();
+            // A signal that never reaches the container must fail the test,
+            // not hang it: the CLI is killed after a minute.
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let watchdog = {
+                let (done, pid) = (done.clone(), child.id());
+                std::thread::spawn(move || {
+                    for _ in 0..600 {
+                        if done.load(std::sync::atomic::Ordering::Acquire) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                    signal(pid, rustix::process::Signal::KILL);
+                })
+            };
             let mut out = BufReader::new(child.stdout.take().unwrap());
             let mut line = String::new();
             out.read_line(&mut line).unwrap();
@@ -609,6 +624,8 @@ fn signals_are_proxied_unless_told_not_to() {
                 let _ = child.kill();
                 let _ = child.wait();
             }
+            done.store(true, std::sync::atomic::Ordering::Release);
+            let _ = watchdog.join();
             ok(&d.berth(&["rm", "-f", &name]));
         }
     }

@@ -100,7 +100,19 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let tx = self.db.begin_write().map_err(db_err)?;
+        self.commit(redb::Durability::Immediate, f)
+    }
+
+    fn commit<R, E>(
+        &self,
+        durability: redb::Durability,
+        f: impl FnOnce(&mut Txn) -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E>
+    where
+        E: From<StoreError>,
+    {
+        let mut tx = self.db.begin_write().map_err(db_err)?;
+        tx.set_durability(durability).map_err(db_err)?;
         let mut txn = Txn { tx };
         let r = f(&mut txn)?;
         txn.tx.commit().map_err(db_err)?;
@@ -121,12 +133,7 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let mut tx = self.db.begin_write().map_err(db_err)?;
-        tx.set_durability(redb::Durability::None).map_err(db_err)?;
-        let mut txn = Txn { tx };
-        let r = f(&mut txn)?;
-        txn.tx.commit().map_err(db_err)?;
-        Ok(r)
+        self.commit(redb::Durability::None, f)
     }
 
     /// Makes every commit so far durable.

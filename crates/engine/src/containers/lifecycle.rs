@@ -661,6 +661,14 @@ impl Engine {
         let sig_name = signal.filter(|s| !s.is_empty()).unwrap_or("SIGKILL");
         let sig = signal_number(sig_name)
             .ok_or_else(|| EngineError::invalid(format!("Invalid signal: {sig_name}")))?;
+        // During a start, the process may run (and be heard from, as by a
+        // CLI that proxies signals) before it is recorded running: the
+        // kill waits for the start to end, as Docker's waits for the
+        // container's lock.
+        if !rec.state.running && self.watch_container(&rec.id).borrow().created_in_shim {
+            self.wait_until(&rec.id, Duration::from_secs(60), |g| !g.created_in_shim);
+            rec = self.resolve_container(&rec.id)?;
+        }
         if !rec.state.running || rec.state.restarting {
             return Err(EngineError::conflict(format!(
                 "Cannot kill container: {name}: container {} is not running",
