@@ -271,6 +271,24 @@ fn wait_readable(input: RawFd, peer: RawFd) -> Option<bool> {
     }
 }
 
+/// Waits for the job's arguments on `input` while the process at the
+/// other end of `peer` lives. `Err` is the code to exit with: 1 when that
+/// process is gone (nothing could carry the job on) or the arguments are
+/// bad (reported), 0 when `input` ended (the daemon went away), 2 when
+/// poll failed.
+fn await_args(input: RawFd, peer: RawFd) -> Result<ShimArgs, i32> {
+    match wait_readable(input, peer) {
+        Some(true) => {}
+        Some(false) => return Err(1),
+        None => return Err(2),
+    }
+    match read_args(input) {
+        None => Err(0),
+        Some(Err(failure)) => Err(report_failure(1, &failure)),
+        Some(Ok(a)) => Ok(a),
+    }
+}
+
 /// Writes `failure` as the report on stdout; returns `code`.
 fn report_failure(code: i32, failure: &StartReport) -> i32 {
     let _ = failure.write_line(&mut std::io::stdout());
@@ -282,17 +300,9 @@ fn report_failure(code: i32, failure: &StartReport) -> i32 {
 /// the daemon sees this standby dead before giving it a job; a job it took
 /// but could not pass on, it runs itself.
 fn pass_on_args(to_creator: OwnedFd, setup: impl FnOnce(&ShimArgs)) -> i32 {
-    let stdin = std::io::stdin();
-    match wait_readable(stdin.as_raw_fd(), to_creator.as_raw_fd()) {
-        Some(true) => {}
-        // The creator wrote nothing: it (or the monitor) is gone.
-        Some(false) => return 1,
-        None => return 2,
-    }
-    let args = match read_args(stdin.as_raw_fd()) {
-        None => return 0,
-        Some(Err(failure)) => return report_failure(1, &failure),
-        Some(Ok(a)) => a,
+    let args = match await_args(std::io::stdin().as_raw_fd(), to_creator.as_raw_fd()) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     let line = serde_json::to_string(&args).unwrap_or_default() + "\n";
     let mut tx = File::from(to_creator);
@@ -316,21 +326,13 @@ fn become_monitor(program: &std::path::Path, from_creator: OwnedFd) -> i32 {
         .arg("--standby-fd")
         .arg(from_creator.as_raw_fd().to_string())
         .exec();
-    let Ok(report) = berth_shim::detach_stdio() else {
-        return 2;
-    };
-    match berth_shim::handover::receive(from_creator.as_fd(), report.as_raw_fd()) {
-        Ok(Some(m)) => {
-            // The monitor owns the report descriptor from here on.
-            let _ = report.into_raw_fd();
-            ShimLog::open(&m.bundle).say(&format!(
-                "cannot run {}: {err}; monitoring in this process",
-                program.display()
-            ));
-            m.run()
-        }
-        _ => 0,
-    }
+    berth_shim::standby(
+        from_creator.as_fd(),
+        Some(&format!(
+            "cannot run {}: {err}; monitoring in this process",
+            program.display()
+        )),
+    )
 }
 
 /// The creator below a waiting monitor: waits for the arguments, creates
@@ -347,16 +349,9 @@ fn create_for_monitor(
     // libcontainer's processes reach /proc through one private procfs
     // mount, cached once made: made here, they inherit it.
     let _ = pathrs::procfs::ProcfsHandle::new();
-    match wait_readable(from_daemon.as_raw_fd(), to_monitor.as_raw_fd()) {
-        Some(true) => {}
-        // The monitor is gone: nothing could watch a container.
-        Some(false) => return 1,
-        None => return 2,
-    }
-    let args = match read_args(from_daemon.as_raw_fd()) {
-        None => return 0,
-        Some(Err(failure)) => return report_failure(1, &failure),
-        Some(Ok(a)) => a,
+    let args = match await_args(from_daemon.as_raw_fd(), to_monitor.as_raw_fd()) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
     drop(from_daemon);
     setup(&args);

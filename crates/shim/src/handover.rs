@@ -54,7 +54,12 @@ pub fn receive(sock: BorrowedFd<'_>, report: RawFd) -> std::io::Result<Option<Mo
     if size == 0 {
         return Ok(None);
     }
-    let mut buf = vec![0u8; size.min(MAX_MESSAGE)];
+    if size > MAX_MESSAGE {
+        return Err(std::io::Error::other(format!(
+            "handover message of {size} bytes (at most {MAX_MESSAGE})"
+        )));
+    }
+    let mut buf = vec![0u8; size];
     let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
     let (len, fds) = loop {
         let mut iov = [IoSliceMut::new(&mut buf)];
@@ -82,9 +87,6 @@ pub fn receive(sock: BorrowedFd<'_>, report: RawFd) -> std::io::Result<Option<Mo
             Err(e) => return Err(e.into()),
         }
     };
-    if len == 0 {
-        return Ok(None);
-    }
     let args: Vec<String> = serde_json::from_slice(&buf[..len])
         .map_err(|e| std::io::Error::other(format!("bad handover message: {e}")))?;
     let monitor = Monitor::from_args(&args).map_err(std::io::Error::other)?;

@@ -29,7 +29,7 @@ pub mod monitor;
 mod time;
 
 use std::io::Write;
-use std::os::fd::RawFd;
+use std::os::fd::{BorrowedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
@@ -152,7 +152,9 @@ pub fn main() -> i32 {
     if let [flag, fd] = args.as_slice() {
         if flag == "--standby-fd" {
             return match fd.parse() {
-                Ok(fd) => standby(fd),
+                // SAFETY: the descriptor was inherited for this purpose and
+                // stays open for the whole call.
+                Ok(fd) => standby(unsafe { BorrowedFd::borrow_raw(fd) }, None),
                 Err(_) => {
                     eprintln!("berth-shim: --standby-fd: {fd:?} is not a descriptor");
                     2
@@ -171,22 +173,23 @@ pub fn main() -> i32 {
 
 /// `berth-shim --standby-fd N`: a monitor started before its container
 /// (see [`handover`]). Its stdout is the report to the daemon; the
-/// container arrives on `N`. Whoever started it made it a child subreaper
-/// (the flag outlives the exec), so the container's init, created by its
-/// child, becomes its own child when that creator exits.
-fn standby(sock: RawFd) -> i32 {
-    use std::os::fd::{AsRawFd, BorrowedFd, IntoRawFd};
+/// container arrives on `sock`. Whoever started it made it a child
+/// subreaper (the flag outlives the exec), so the container's init, created
+/// by its child, becomes its own child when that creator exits. `note`, if
+/// any, goes to the container's shim log (why this process monitors).
+pub fn standby(sock: BorrowedFd<'_>, note: Option<&str>) -> i32 {
+    use std::os::fd::{AsRawFd, IntoRawFd};
     let Ok(mut report) = detach_stdio() else {
         return 2;
     };
-    // SAFETY: the descriptor was inherited for this purpose and stays open
-    // for the whole call.
-    let sock = unsafe { BorrowedFd::borrow_raw(sock) };
     let report_fd = report.as_raw_fd();
     match handover::receive(sock, report_fd) {
         // The monitor owns the report descriptor from here on.
         Ok(Some(m)) => {
             let _ = report.into_raw_fd();
+            if let Some(note) = note {
+                monitor::ShimLog::open(&m.bundle).say(note);
+            }
             m.run()
         }
         // The creator reported its failure itself, or the daemon is gone.

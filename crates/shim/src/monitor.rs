@@ -713,17 +713,15 @@ impl Monitor {
         slog.say(&format!("container {} created, pid {}", self.id, self.pid));
         // Wait for the daemon's go (bounded: a daemon that died meanwhile must
         // not leave a created container behind forever).
-        match start_rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(Ok(())) => slog.say("started"),
-            Ok(Err(e)) => {
+        let failed = match start_rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some("never told to start: giving up".to_string()),
+        };
+        match failed {
+            None => slog.say("started"),
+            Some(e) => {
                 slog.say(&e);
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(self.pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
-            Err(_) => {
-                slog.say("never told to start: giving up");
                 let _ = nix::sys::signal::kill(
                     nix::unistd::Pid::from_raw(self.pid),
                     nix::sys::signal::Signal::SIGKILL,

@@ -68,9 +68,10 @@ pub fn ensure(dir: &Path) -> io::Result<()> {
     File::open(parent)?.sync_all()
 }
 
-/// Makes the entries `dir` lacks, synced; an entry of the wrong kind is an
-/// error.
+/// Makes the entries `dir` lacks, synced (nothing when none is lacking);
+/// an entry of the wrong kind is an error.
 fn fill(dir: &Path) -> io::Result<()> {
+    let mut made = false;
     for e in ENTRIES {
         let (rel, want) = match e {
             Entry::Dir(p) => (p, "a directory"),
@@ -109,9 +110,13 @@ fn fill(dir: &Path) -> io::Result<()> {
             }
             Entry::Link(_, to) => std::os::unix::fs::symlink(to, &path)?,
         }
+        made = true;
     }
-    for d in ["dev", "etc", "."] {
-        File::open(dir.join(d))?.sync_all()?;
+    // A whole layer (every daemon start but the first) needs no sync.
+    if made {
+        for d in ["dev", "etc", "."] {
+            File::open(dir.join(d))?.sync_all()?;
+        }
     }
     Ok(())
 }

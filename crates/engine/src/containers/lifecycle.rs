@@ -112,6 +112,13 @@ impl Engine {
         });
     }
 
+    /// Once a start's process runs (or its start failed): the next start's
+    /// shim and directory are made in the background.
+    fn prepare_next_start(self: &Arc<Self>) {
+        self.replenish_standby();
+        self.replenish_ready_dir();
+    }
+
     fn set_state(&self, rec: &ContainerRecord) -> Result<()> {
         self.save_container(rec)
     }
@@ -151,8 +158,7 @@ impl Engine {
         match self.launch(&mut rec) {
             Ok(()) => Ok(()),
             Err((e, code)) => {
-                self.replenish_standby();
-                self.replenish_ready_dir();
+                self.prepare_next_start();
                 self.release_endpoints(&mut rec);
                 self.release_mounts(&rec);
                 self.unmount_rootfs(&rec.id);
@@ -321,8 +327,7 @@ impl Engine {
         let reply = self
             .shim_request(&rec.id, &json!({"op": "start"}), Duration::from_secs(60))
             .map_err(plain);
-        self.replenish_standby();
-        self.replenish_ready_dir();
+        self.prepare_next_start();
         let reply = reply?;
         if let Some(e) = reply["error"].as_str() {
             return Err((EngineError::internal(e.to_string()), None));
@@ -532,11 +537,10 @@ impl Engine {
             // `--rm`: the record goes in one write (no "exited", no
             // "removing" state in between), seen at once and made durable
             // once the waiters are answered (the removal's too); then the
-            // files go. A crash
-            // before it is durable finds the container running with its
-            // exit recorded by the shim, and removes it at the next start;
-            // one after finds files no record names, and sweeps them
-            // (sweep_container_leftovers).
+            // files go. A crash before it is durable finds the container
+            // running with its exit recorded by the shim, and removes it at
+            // the next start; one after finds files no record names, and
+            // sweeps them (sweep_container_leftovers).
             match self.store.write_deferred(|tx| tx.delete(CONTAINERS, id)) {
                 Ok(_) => {
                     self.notify(&rec, |g| {
